@@ -1,0 +1,36 @@
+# The two commands of the quick start: `make run` and `make test`. Everything runs from the
+# project root so that our package `trace` wins over the standard library's module of that name.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+HOST ?= 127.0.0.1
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup db bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\\n'.join(p['dependencies'] + p['optional-dependencies']['test']))" > $(VENV)/requirements.txt
+	$(BIN)/pip install --quiet -r $(VENV)/requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+db: setup
+	$(BIN)/flask --app trace init
+	$(BIN)/flask --app trace demo --if-empty
+
+run: db
+	@echo "Serving on http://$(HOST):$(PORT)/  (public log: http://$(HOST):$(PORT)/log/checkpoint)"
+	$(BIN)/gunicorn --chdir $(CURDIR) --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - 'trace:create_app()'
+
+test: setup
+	TRACE_TEST_POSTGRES="$$(scripts/pg-test-url)" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/bench_ledger.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,102 @@
+"""`flask --app trace ...` commands: init, demo, verify, checkpoint (run from the project root)."""
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+from flask import Flask
+
+from trace import services
+from trace.db import read_session, write_session
+from trace.domain import projection
+from trace.ledger.store import Ledger, VerifyError, b64
+
+
+def migrate(database_url: str) -> None:
+    """Bring the database schema to the latest Alembic revision."""
+    from alembic import command
+    from alembic.config import Config
+
+    from trace.migrations import script_location
+
+    cfg = Config()
+    cfg.set_main_option("script_location", script_location())
+    cfg.attributes["database_url"] = database_url
+    command.upgrade(cfg, "head")
+
+
+def init_database() -> None:
+    """Migrate, create the log head and the signing key. Safe to run again."""
+    svc = services.get()
+    migrate(svc.database_url)
+    with write_session(svc.engine) as s:
+        Ledger.create_head(s)
+    svc.signer  # noqa: B018 - generates the key file on first run
+
+
+def verify_all(stream=sys.stdout) -> tuple[int, bytes, float, float]:  # type: ignore[no-untyped-def]
+    """Integrity (entries, chain, roots, signature) then the projection. Raises VerifyError."""
+    svc = services.get()
+    with read_session(svc.engine) as s:
+        t0 = time.perf_counter()
+        count, root = svc.ledger.verify_integrity(s, svc.signer.vkey)
+        t1 = time.perf_counter()
+        rp = projection.replay(svc.ledger.iter_entries(s))
+        diff = projection.compare(s, rp)
+        t2 = time.perf_counter()
+        if diff is not None:
+            index, message = diff
+            raise VerifyError(index, f"the state tables differ from the log: {message}")
+    return count, root, t1 - t0, t2 - t1
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands."""
+
+    @app.cli.command("init")
+    def init_cmd() -> None:
+        """Create or upgrade the database and generate the signing key."""
+        init_database()
+        click.echo(f"database ready: {services.get().database_url.split('@')[-1]}")
+
+    @app.cli.command("demo")
+    @click.option("--if-empty", is_flag=True, help="Load only if the log is empty.")
+    def demo_cmd(if_empty: bool) -> None:
+        """Load a believable season of demo data."""
+        from trace import demo
+
+        init_database()
+        svc = services.get()
+        with read_session(svc.engine) as s:
+            size = Ledger.size(s)
+        if size and if_empty:
+            click.echo(f"demo data already loaded ({size} log entries)")
+            return
+        if size:
+            raise click.ClickException("the log is not empty; demo data loads only into an empty log")
+        summary = demo.load(svc.trace)
+        click.echo(summary)
+
+    @app.cli.command("checkpoint")
+    def checkpoint_cmd() -> None:
+        """Print the latest signed checkpoint."""
+        svc = services.get()
+        with read_session(svc.engine) as s:
+            cp = svc.ledger.latest_checkpoint(s)
+        if cp is None:
+            raise click.ClickException("the log is empty: no checkpoint yet")
+        click.echo(cp.note, nl=False)
+
+    @app.cli.command("verify")
+    def verify_cmd() -> None:
+        """Recompute every hash, the chain, the Merkle root and signature, and the projection."""
+        try:
+            count, root, t_int, t_proj = verify_all()
+        except VerifyError as exc:
+            click.echo(f"FAILED: {exc}", err=True)
+            if exc.index is not None:
+                click.echo(f"first bad entry: {exc.index}", err=True)
+            sys.exit(1)
+        click.echo(f"OK: {count} entries, root {b64(root)}")
+        click.echo(f"integrity {t_int:.2f} s, projection replay {t_proj:.2f} s")

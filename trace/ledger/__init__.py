@@ -1,0 +1,1 @@
+"""The tamper-evident log: bytes and hashes, not apples."""

@@ -1,0 +1,357 @@
+"""The log in the database: append under the head lock, sign checkpoints, serve proofs, verify.
+
+Knows bytes and hashes, not apples: callers hand in JSON-ready records and get back indexes."""
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from trace.ledger import merkle, note
+from trace.ledger.models import Checkpoint, LogEntry, LogHead, MerkleNode
+
+HEAD_ID = 1
+_entries = LogEntry.__table__
+_nodes = MerkleNode.__table__
+_head = LogHead.__table__
+
+
+class LedgerError(Exception):
+    """A request the log cannot satisfy (bad index, bad size, non-canonical record)."""
+
+
+class VerifyError(Exception):
+    """Verification found damage; `index` names the first bad entry (None when not one entry)."""
+
+    def __init__(self, index: int | None, message: str) -> None:
+        super().__init__(message if index is None else f"entry {index}: {message}")
+        self.index = index
+        self.detail = message
+
+
+def utc_now() -> datetime:
+    """The current time, UTC, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def rfc3339(t: datetime) -> str:
+    """RFC 3339 UTC timestamp with millisecond precision and a Z."""
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def b64(data: bytes) -> str:
+    """Standard base64 with padding."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def _check_json(value: object, path: str = "$") -> None:
+    # No floats anywhere: quantities are integer grams, so a float is always a bug upstream.
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise LedgerError(f"{path}: keys must be strings")
+            _check_json(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(item, f"{path}[{i}]")
+    elif isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return
+    else:
+        raise LedgerError(f"{path}: {type(value).__name__} is not allowed in a log entry")
+
+
+def canonical(obj: Mapping[str, object]) -> bytes:
+    """Canonical JSON: sorted keys, UTF-8, no insignificant whitespace, no floats."""
+    _check_json(obj)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class Appended:
+    """An entry just written."""
+
+    index: int
+    body: bytes
+    leaf: bytes
+
+
+@dataclass(frozen=True)
+class Head:
+    """The log head as read under the lock."""
+
+    size: int
+    frontier: list[bytes]
+    last_leaf: bytes
+
+    @property
+    def root(self) -> bytes:
+        """Merkle root of the whole log."""
+        return merkle.root_from_frontier(self.frontier)
+
+
+def _split(frontier: bytes) -> list[bytes]:
+    return [frontier[i : i + 32] for i in range(0, len(frontier), 32)]
+
+
+class Ledger:
+    """The log of one deployment: its origin line and signing key."""
+
+    def __init__(
+        self, origin: str, signer: note.NoteSigner | None, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.origin = origin
+        self.signer = signer
+        self.clock = clock
+
+    # -- writing -------------------------------------------------------------------------
+
+    @staticmethod
+    def create_head(session: Session) -> None:
+        """Insert the head row of an empty log (part of `init`), if missing."""
+        if session.get(LogHead, HEAD_ID) is None:
+            session.execute(insert(_head).values(id=HEAD_ID, size=0, frontier=b"", last_leaf=b""))
+
+    @staticmethod
+    def lock(session: Session) -> Head:
+        """Take the log's write lock (row lock on the head; SQLite already holds BEGIN IMMEDIATE)."""
+        row = session.execute(
+            select(_head.c.size, _head.c.frontier, _head.c.last_leaf)
+            .where(_head.c.id == HEAD_ID)
+            .with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise LedgerError("the log has no head: run `flask --app trace init` first")
+        return Head(row.size, _split(row.frontier), row.last_leaf)
+
+    def append(self, session: Session, head: Head, record: Mapping[str, object]) -> tuple[Head, Appended]:
+        """Append one record; returns the new head and the entry. Caller holds the lock."""
+        head, done = self.append_many(session, head, [record])
+        return head, done[0]
+
+    def append_many(
+        self, session: Session, head: Head, records: Iterable[Mapping[str, object]]
+    ) -> tuple[Head, list[Appended]]:
+        """Append records in order within the caller's transaction, writing each table once."""
+        size, frontier, prev = head.size, list(head.frontier), head.last_leaf
+        recorded_at = rfc3339(self.clock())
+        entry_rows: list[dict[str, object]] = []
+        node_rows: list[dict[str, object]] = []
+        done: list[Appended] = []
+        for record in records:
+            if {"index", "prev", "recorded_at"} & record.keys():
+                raise LedgerError("index, prev and recorded_at are set by the log, not the caller")
+            body = canonical({**record, "index": size, "prev": b64(prev), "recorded_at": recorded_at})
+            leaf = merkle.leaf_hash(body)
+            new_nodes, frontier = merkle.append_leaf(size, leaf, frontier)
+            entry_rows.append({"idx": size, "body": body, "leaf_hash": leaf})
+            node_rows.extend({"level": lv, "idx": i, "hash": h} for lv, i, h in new_nodes)
+            done.append(Appended(size, body, leaf))
+            size, prev = size + 1, leaf
+        if not done:
+            return head, done
+        session.execute(insert(_entries), entry_rows)
+        if node_rows:
+            session.execute(insert(_nodes), node_rows)
+        session.execute(
+            update(_head)
+            .where(_head.c.id == HEAD_ID)
+            .values(size=size, frontier=b"".join(frontier), last_leaf=prev)
+        )
+        return Head(size, frontier, prev), done
+
+    def sign_checkpoint(self, session: Session, head: Head) -> Checkpoint | None:
+        """Sign and store a checkpoint of the tree at `head` unless one exists at that size."""
+        if self.signer is None:
+            raise LedgerError("no signing key is configured")
+        if head.size == 0:
+            return None
+        existing = session.get(Checkpoint, head.size)
+        if existing is not None:
+            return existing
+        root = head.root
+        text = note.format_checkpoint(self.origin, head.size, root)
+        cp = Checkpoint(size=head.size, root=root, note=self.signer.sign(text), created_at=self.clock())
+        session.add(cp)
+        session.flush()
+        return cp
+
+    # -- reading -------------------------------------------------------------------------
+
+    @staticmethod
+    def size(session: Session) -> int:
+        """Number of entries in the log."""
+        return session.execute(select(_head.c.size).where(_head.c.id == HEAD_ID)).scalar_one_or_none() or 0
+
+    @staticmethod
+    def latest_checkpoint(session: Session) -> Checkpoint | None:
+        """The signed checkpoint of the largest tree."""
+        return session.scalars(select(Checkpoint).order_by(Checkpoint.size.desc()).limit(1)).first()
+
+    @staticmethod
+    def checkpoint_at(session: Session, size: int) -> Checkpoint | None:
+        """The stored checkpoint of the tree at exactly `size`, if any."""
+        return session.get(Checkpoint, size)
+
+    @staticmethod
+    def entry(session: Session, index: int) -> bytes:
+        """The exact bytes of one entry."""
+        body = session.execute(select(_entries.c.body).where(_entries.c.idx == index)).scalar_one_or_none()
+        if body is None:
+            raise LedgerError(f"no entry {index}: the log has {Ledger.size(session)} entries")
+        return bytes(body)
+
+    @staticmethod
+    def entries(session: Session, start: int, end: int) -> list[tuple[int, bytes]]:
+        """Entries [start, end) with their bytes."""
+        rows = session.execute(
+            select(_entries.c.idx, _entries.c.body)
+            .where(_entries.c.idx >= start, _entries.c.idx < end)
+            .order_by(_entries.c.idx)
+        )
+        return [(i, bytes(b)) for i, b in rows]
+
+    @staticmethod
+    def nodes(session: Session, addresses: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Fetch stored node hashes by (level, idx) address in at most two queries."""
+        wanted = set(addresses)
+        leaves = [i for lv, i in wanted if lv == 0]
+        inner = [(lv, i) for lv, i in wanted if lv > 0]
+        found: dict[tuple[int, int], bytes] = {}
+        if leaves:
+            for i, h in session.execute(
+                select(_entries.c.idx, _entries.c.leaf_hash).where(_entries.c.idx.in_(leaves))
+            ):
+                found[(0, i)] = bytes(h)
+        if inner:
+            by_level: dict[int, list[int]] = {}
+            for lv, i in inner:
+                by_level.setdefault(lv, []).append(i)
+            # One query; a tuple IN would not work the same on SQLite and PostgreSQL.
+            from sqlalchemy import and_, or_
+
+            cond = or_(*(and_(_nodes.c.level == lv, _nodes.c.idx.in_(ids)) for lv, ids in by_level.items()))
+            for lv, i, h in session.execute(select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(cond)):
+                found[(lv, i)] = bytes(h)
+        missing = wanted - found.keys()
+        if missing:
+            raise LedgerError(f"stored Merkle nodes are missing: {sorted(missing)[:5]}")
+        return found
+
+    def _size_or_latest(self, session: Session, size: int | None) -> int:
+        if size is not None:
+            return size
+        cp = self.latest_checkpoint(session)
+        if cp is None:
+            raise LedgerError("the log has no checkpoint yet")
+        return cp.size
+
+    def inclusion_proof(self, session: Session, index: int, size: int | None = None) -> dict[str, object]:
+        """RFC 9162 inclusion proof of entry `index` in the tree of `size` (default: latest checkpoint)."""
+        size = self._size_or_latest(session, size)
+        self._check_size(session, size)
+        if not 0 <= index < size:
+            raise LedgerError(f"index must be between 0 and {size - 1} for a tree of size {size}")
+        nodes = self.nodes(session, merkle.inclusion_addresses(index, size) | {(0, index)})
+        proof = merkle.inclusion_proof(index, size, nodes)
+        return {"index": index, "size": size, "leaf_hash": b64(nodes[(0, index)]), "proof": [b64(p) for p in proof]}
+
+    def consistency_proof(self, session: Session, old: int, size: int | None = None) -> dict[str, object]:
+        """RFC 9162 consistency proof between the trees of `old` and `size` entries."""
+        size = self._size_or_latest(session, size)
+        self._check_size(session, size)
+        if not 0 <= old <= size:
+            raise LedgerError(f"old must be between 0 and size ({size})")
+        proof = merkle.consistency_proof(old, size, self.nodes(session, merkle.consistency_addresses(old, size)))
+        return {"old": old, "size": size, "proof": [b64(p) for p in proof]}
+
+    def root_at(self, session: Session, size: int) -> bytes:
+        """Merkle root of the first `size` entries, from stored nodes."""
+        self._check_size(session, size)
+        return merkle.root_hash(size, self.nodes(session, merkle.root_addresses(size)))
+
+    def _check_size(self, session: Session, size: int) -> None:
+        have = self.size(session)
+        if not 1 <= size <= have:
+            raise LedgerError(f"size must be between 1 and {have}, the number of entries in the log")
+
+    # -- verifying -----------------------------------------------------------------------
+
+    def verify_integrity(self, session: Session, vkey: str, chunk: int = 20_000) -> tuple[int, bytes]:
+        """Recompute every entry hash, the chain, the Merkle root at every stored checkpoint and
+        the latest checkpoint's signature. Returns (entries, root); raises VerifyError."""
+        builder = merkle.RootBuilder()
+        checkpoints = _stream(session, select(Checkpoint.size, Checkpoint.root).order_by(Checkpoint.size), chunk)
+        next_cp = next(checkpoints, None)
+        prev = b""
+        loads = json.loads
+        leaf_hash = merkle.leaf_hash
+        expected = 0
+        for idx, body, stored_leaf in _stream(
+            session, select(_entries.c.idx, _entries.c.body, _entries.c.leaf_hash).order_by(_entries.c.idx), chunk
+        ):
+            if idx != expected:
+                raise VerifyError(expected, f"is missing (the next stored entry is {idx})")
+            body = bytes(body)
+            leaf = leaf_hash(body)
+            if leaf != bytes(stored_leaf):
+                raise VerifyError(idx, "its bytes do not match its stored leaf hash (the entry was changed)")
+            try:
+                obj = loads(body)
+                got_index, got_prev = obj["index"], obj["prev"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise VerifyError(idx, f"is not a well-formed entry ({exc})") from None
+            if got_index != idx:
+                raise VerifyError(idx, f"says it is entry {got_index}")
+            if got_prev != b64(prev):
+                raise VerifyError(idx - 1 if idx else 0, f"its hash does not match the prev hash recorded in entry {idx}")
+            builder.add(leaf)
+            prev = leaf
+            expected += 1
+            while next_cp is not None and next_cp[0] == expected:
+                if builder.root() != bytes(next_cp[1]):
+                    raise VerifyError(idx, f"the Merkle root of the first {expected} entries does not match the checkpoint at that size")
+                next_cp = next(checkpoints, None)
+        if next_cp is not None:
+            raise VerifyError(expected, f"a checkpoint claims {next_cp[0]} entries but the log ends at {expected}")
+        root = builder.root()
+        head = self.lock_free_head(session)
+        if head.size != expected or head.root != root:
+            raise VerifyError(None, f"the log head says {head.size} entries, the entries say {expected}")
+        latest = self.latest_checkpoint(session)
+        if latest is not None:
+            try:
+                text = note.verify_note(latest.note, vkey)
+                origin, size, cp_root = note.parse_checkpoint(text)
+            except note.NoteError as exc:
+                raise VerifyError(None, f"the latest checkpoint's signature does not verify: {exc}") from None
+            if origin != self.origin:
+                raise VerifyError(None, f"the latest checkpoint is for origin {origin!r}, not {self.origin!r}")
+            if size != latest.size or cp_root != bytes(latest.root):
+                raise VerifyError(None, "the latest checkpoint's signed text does not match its stored size and root")
+            if size != expected or cp_root != root:
+                raise VerifyError(min(size, expected) - 1, "the signed checkpoint does not cover the log as stored")
+        return expected, root
+
+    @staticmethod
+    def lock_free_head(session: Session) -> Head:
+        """Read the head without locking."""
+        row = session.execute(select(_head.c.size, _head.c.frontier, _head.c.last_leaf).where(_head.c.id == HEAD_ID)).one()
+        return Head(row.size, _split(row.frontier), row.last_leaf)
+
+    @staticmethod
+    def iter_entries(session: Session, chunk: int = 5_000) -> Iterator[tuple[int, bytes]]:
+        """Every entry in order, streamed."""
+        for idx, body in _stream(session, select(_entries.c.idx, _entries.c.body).order_by(_entries.c.idx), chunk):
+            yield idx, bytes(body)
+
+
+def _stream(session: Session, stmt, chunk: int) -> Iterator:  # type: ignore[no-untyped-def]
+    """Rows of `stmt` in bounded memory (server-side cursor where the driver has one)."""
+    result = session.execute(stmt.execution_options(yield_per=chunk))
+    for part in result.partitions():
+        yield from part

@@ -1,0 +1,85 @@
+"""Public, no login: the log API that any transparency-log tool can check."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from trace import services
+from trace.db import read_session
+from trace.ledger.store import LedgerError
+
+bp = Blueprint("public", __name__)
+
+
+def _bad(message: str, status: int = 400) -> tuple[Response, int]:
+    return jsonify({"error": message}), status
+
+
+def _int_arg(name: str, required: bool = True) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise LedgerError(f"query parameter {name!r} is required, e.g. ?{name}=0")
+        return None
+    if not raw.isdigit() or len(raw) > 19:
+        raise LedgerError(f"query parameter {name!r} must be a non-negative integer, not {raw[:40]!r}")
+    return int(raw)
+
+
+@bp.errorhandler(LedgerError)
+def _ledger_error(exc: LedgerError) -> tuple[Response, int]:
+    return _bad(str(exc))
+
+
+@bp.get("/log/checkpoint")
+def checkpoint() -> Response | tuple[Response, int]:
+    """The latest signed checkpoint (C2SP tlog-checkpoint signed note)."""
+    svc = services.get()
+    with read_session(svc.engine) as s:
+        cp = svc.ledger.latest_checkpoint(s)
+    if cp is None:
+        return Response("the log is empty: no checkpoint yet\n", status=404, mimetype="text/plain")
+    resp = Response(cp.note, mimetype="text/plain")
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/log/key")
+def key() -> Response:
+    """The verifier key in signed-note format: name+hex8+base64."""
+    resp = Response(services.get().signer.vkey + "\n", mimetype="text/plain")
+    resp.headers["Cache-Control"] = "public, max-age=3600"
+    return resp
+
+
+@bp.get("/log/entries/<index>")
+def entry(index: str) -> Response | tuple[Response, int]:
+    """One entry's exact bytes: SHA-256(0x00 || body) is its leaf hash."""
+    if not index.isdigit() or len(index) > 19:
+        return _bad(f"entry index must be a non-negative integer, not {index[:40]!r}")
+    svc = services.get()
+    with read_session(svc.engine) as s:
+        try:
+            body = svc.ledger.entry(s, int(index))
+        except LedgerError as exc:
+            return _bad(str(exc), 404)
+    resp = Response(body, mimetype="application/json")
+    resp.headers["Cache-Control"] = "public, max-age=31536000, immutable"  # entries never change
+    return resp
+
+
+@bp.get("/log/proof/inclusion")
+def inclusion() -> Response:
+    """RFC 9162 inclusion proof of entry `index` in the tree of `size` (default: latest checkpoint)."""
+    index, size = _int_arg("index"), _int_arg("size", required=False)
+    svc = services.get()
+    with read_session(svc.engine) as s:
+        return jsonify(svc.ledger.inclusion_proof(s, index, size))  # type: ignore[arg-type]
+
+
+@bp.get("/log/proof/consistency")
+def consistency() -> Response:
+    """RFC 9162 consistency proof between the trees of `old` and `size` entries."""
+    old, size = _int_arg("old"), _int_arg("size", required=False)
+    svc = services.get()
+    with read_session(svc.engine) as s:
+        return jsonify(svc.ledger.consistency_proof(s, old, size))  # type: ignore[arg-type]
