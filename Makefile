@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+	$(BIN)/python scripts/compile_translations.py
 
 db: setup
 	$(BIN)/flask --app trace init

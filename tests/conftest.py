@@ -30,6 +30,13 @@ if os.environ.get("TRACE_REQUIRE_POSTGRES") and not PG_URL:
     raise RuntimeError("TRACE_REQUIRE_POSTGRES is set but no PostgreSQL was found (TRACE_TEST_POSTGRES is empty)")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the translation catalogs so that plain `pytest` sees current ones."""
+    import runpy
+
+    runpy.run_path(str(ROOT / "scripts" / "compile_translations.py"))["compile_all"]()
+
+
 def pytest_report_header() -> str:
     return f"databases: {', '.join(ENGINES)}" + ("" if PG_URL else " (no PostgreSQL found: install it or set TRACE_TEST_POSTGRES)")
 

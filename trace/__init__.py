@@ -20,13 +20,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
-    from trace import services
+    from trace import cli, extensions, services
+    from trace.web import auth, portal, public
 
     services.init_app(app)
-    from trace.web import public
-
+    extensions.init_app(app)
     app.register_blueprint(public.bp)
-    from trace import cli
-
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(portal.bp)
     cli.init_app(app)
     return app
