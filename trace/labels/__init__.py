@@ -1,0 +1,35 @@
+"""Package labels and certificates of conformity: PNG images and streamed, print-ready PDFs.
+
+Plain data in (LabelInfo, CertificateInfo), bytes out; knows nothing of Flask or the database.
+"""
+from ._fonts import LabelFontError, cjk_font
+from .pdf import PdfStreamWriter, write_certificate_pdf, write_label_pdf, write_label_sheets_pdf
+from .render import (
+    CertificateInfo,
+    LabelInfo,
+    certificate_png,
+    format_weight,
+    label_png,
+    qr_matrix,
+    render_certificate,
+    render_label,
+    short_serial,
+)
+
+__all__ = [
+    "CertificateInfo",
+    "LabelFontError",
+    "LabelInfo",
+    "certificate_png",
+    "cjk_font",
+    "format_weight",
+    "label_png",
+    "qr_matrix",
+    "render_certificate",
+    "render_label",
+    "short_serial",
+    "PdfStreamWriter",
+    "write_certificate_pdf",
+    "write_label_pdf",
+    "write_label_sheets_pdf",
+]
