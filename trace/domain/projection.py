@@ -5,7 +5,8 @@ rebuilds the state tables exactly; `verify` relies on that."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
+from contextlib import closing
 from typing import Any
 
 from sqlalchemy import Table, create_engine, delete, inspect, select
@@ -259,12 +260,15 @@ def _pk(obj: Any) -> tuple[Any, ...]:
     return tuple(getattr(obj, c.key) for c in inspect(obj).mapper.primary_key)
 
 
-def _rows(session: Session, table: Table) -> Iterable[tuple[Any, ...]]:
+def _rows(session: Session, table: Table) -> Generator[tuple[Any, ...], None, None]:
     cols = list(table.columns)
     pk = list(table.primary_key.columns)
     result = session.execute(select(*cols).order_by(*pk).execution_options(yield_per=5000))
-    for row in result:
-        yield tuple(row)
+    try:
+        for row in result:
+            yield tuple(row)
+    finally:
+        result.close()
 
 
 def compare(live: Session, rp: Replay) -> tuple[int | None, str] | None:
@@ -273,16 +277,17 @@ def compare(live: Session, rp: Replay) -> tuple[int | None, str] | None:
     for table in PROJECTED:
         cols = [c.name for c in table.columns]
         npk = [i for i, c in enumerate(table.columns) if c.primary_key]
-        a, b = iter(_rows(live, table)), iter(_rows(rp.session, table))
-        while True:
-            ra, rb = next(a, None), next(b, None)
-            if ra is None and rb is None:
-                break
-            if ra != rb:
-                row = rb if rb is not None else ra
-                assert row is not None
-                key = tuple(row[i] for i in npk)
-                return rp.blame(table.name, key), _describe(table.name, cols, ra, rb)
+        a, b = _rows(live, table), _rows(rp.session, table)
+        with closing(a), closing(b):
+            while True:
+                ra, rb = next(a, None), next(b, None)
+                if ra is None and rb is None:
+                    break
+                if ra != rb:
+                    row = rb if rb is not None else ra
+                    assert row is not None
+                    key = tuple(row[i] for i in npk)
+                    return rp.blame(table.name, key), _describe(table.name, cols, ra, rb)
     # Every printed serial must hash to the serial hash the log recorded for its package.
     result = live.execute(select(PackageSecret.package_id, PackageSecret.serial, Package.serial_hash)
                           .join(Package, Package.id == PackageSecret.package_id))

@@ -284,16 +284,24 @@ class Ledger:
     def verify_integrity(self, session: Session, vkey: str, chunk: int = 20_000) -> tuple[int, bytes]:
         """Recompute every entry hash, the chain, the Merkle root at every stored checkpoint and
         the latest checkpoint's signature. Returns (entries, root); raises VerifyError."""
-        builder = merkle.RootBuilder()
         checkpoints = _stream(session, select(Checkpoint.size, Checkpoint.root).order_by(Checkpoint.size), chunk)
+        entries = _stream(
+            session, select(_entries.c.idx, _entries.c.body, _entries.c.leaf_hash).order_by(_entries.c.idx), chunk
+        )
+        try:
+            return self._verify_stream(session, vkey, entries, checkpoints)
+        finally:
+            entries.close()
+            checkpoints.close()
+
+    def _verify_stream(self, session: Session, vkey: str, entries: Iterator, checkpoints: Iterator) -> tuple[int, bytes]:  # type: ignore[type-arg]
+        builder = merkle.RootBuilder()
         next_cp = next(checkpoints, None)
         prev = b""
         loads = json.loads
         leaf_hash = merkle.leaf_hash
         expected = 0
-        for idx, body, stored_leaf in _stream(
-            session, select(_entries.c.idx, _entries.c.body, _entries.c.leaf_hash).order_by(_entries.c.idx), chunk
-        ):
+        for idx, body, stored_leaf in entries:
             if idx != expected:
                 raise VerifyError(expected, f"is missing (the next stored entry is {idx})")
             body = bytes(body)
@@ -346,12 +354,19 @@ class Ledger:
     @staticmethod
     def iter_entries(session: Session, chunk: int = 5_000) -> Iterator[tuple[int, bytes]]:
         """Every entry in order, streamed."""
-        for idx, body in _stream(session, select(_entries.c.idx, _entries.c.body).order_by(_entries.c.idx), chunk):
-            yield idx, bytes(body)
+        rows = _stream(session, select(_entries.c.idx, _entries.c.body).order_by(_entries.c.idx), chunk)
+        try:
+            for idx, body in rows:
+                yield idx, bytes(body)
+        finally:
+            rows.close()
 
 
 def _stream(session: Session, stmt, chunk: int) -> Iterator:  # type: ignore[no-untyped-def]
     """Rows of `stmt` in bounded memory (server-side cursor where the driver has one)."""
     result = session.execute(stmt.execution_options(yield_per=chunk))
-    for part in result.partitions():
-        yield from part
+    try:
+        for part in result.partitions():
+            yield from part
+    finally:
+        result.close()  # a server-side cursor must close before its transaction does
