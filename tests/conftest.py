@@ -42,21 +42,28 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture(scope="session")
-def _templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Migrate each engine's database once per session."""
     out = {}
     tpl = tmp_path_factory.mktemp("tpl") / "template.db"
     migrate(f"sqlite:///{tpl}")
     out["sqlite"] = str(tpl)
     if PG_URL:
-        engine = make_engine(PG_URL)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-        migrate(PG_URL)
-        out["postgresql"] = PG_URL
-    return out
+        # A database of our own per test session, so that parallel runs never collide.
+        name = f"trace_t{os.getpid()}"
+        admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = PG_URL.rsplit("/", 1)[0] + "/" + name
+        migrate(url)
+        out["postgresql"] = url
+        yield out
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        return
+    yield out
 
 
 def _truncate_pg(url: str) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from trace.ledger import merkle, note
@@ -19,6 +20,11 @@ HEAD_ID = 1
 _entries = LogEntry.__table__
 _nodes = MerkleNode.__table__
 _head = LogHead.__table__
+_checkpoints = Checkpoint.__table__
+# Statements of the write path, built once: the hot path only binds parameters.
+_LOCK = select(_head.c.size, _head.c.frontier, _head.c.last_leaf).where(_head.c.id == HEAD_ID).with_for_update()
+_INSERT_CHECKPOINT = insert(_checkpoints)
+_UPDATE_HEAD = update(_head).where(_head.c.id == HEAD_ID)
 
 
 class LedgerError(Exception):
@@ -49,20 +55,25 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+_SCALARS = (str, int, bool, type(None))
+
+
 def _check_json(value: object, path: str = "$") -> None:
     # No floats anywhere: quantities are integer grams, so a float is always a bug upstream.
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise LedgerError(f"{path}: keys must be strings")
-            _check_json(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_json(item, f"{path}[{i}]")
-    elif isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return
-    else:
-        raise LedgerError(f"{path}: {type(value).__name__} is not allowed in a log entry")
+    stack = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            for key, sub in item.items():  # type: ignore[attr-defined]
+                if type(key) is not str:
+                    raise LedgerError(f"{where}: keys must be strings")
+                if type(sub) not in _SCALARS:
+                    stack.append((f"{where}.{key}", sub))
+        elif kind is list:
+            stack.extend((f"{where}[{i}]", sub) for i, sub in enumerate(item) if type(sub) not in _SCALARS)  # type: ignore[arg-type]
+        elif kind not in _SCALARS:
+            raise LedgerError(f"{where}: {kind.__name__} is not allowed in a log entry")
 
 
 def canonical(obj: Mapping[str, object]) -> bytes:
@@ -119,11 +130,7 @@ class Ledger:
     @staticmethod
     def lock(session: Session) -> Head:
         """Take the log's write lock (row lock on the head; SQLite already holds BEGIN IMMEDIATE)."""
-        row = session.execute(
-            select(_head.c.size, _head.c.frontier, _head.c.last_leaf)
-            .where(_head.c.id == HEAD_ID)
-            .with_for_update()
-        ).one_or_none()
+        row = session.connection().execute(_LOCK).one_or_none()
         if row is None:
             raise LedgerError("the log has no head: run `flask --app trace init` first")
         return Head(row.size, _split(row.frontier), row.last_leaf)
@@ -139,8 +146,8 @@ class Ledger:
         """Append records in order within the caller's transaction, writing each table once."""
         size, frontier, prev = head.size, list(head.frontier), head.last_leaf
         recorded_at = rfc3339(self.clock())
-        entry_rows: list[dict[str, object]] = []
-        node_rows: list[dict[str, object]] = []
+        entry_rows: list[tuple[int, bytes, bytes]] = []
+        node_rows: list[tuple[int, int, bytes]] = []
         done: list[Appended] = []
         for record in records:
             if {"index", "prev", "recorded_at"} & record.keys():
@@ -148,37 +155,33 @@ class Ledger:
             body = canonical({**record, "index": size, "prev": b64(prev), "recorded_at": recorded_at})
             leaf = merkle.leaf_hash(body)
             new_nodes, frontier = merkle.append_leaf(size, leaf, frontier)
-            entry_rows.append({"idx": size, "body": body, "leaf_hash": leaf})
-            node_rows.extend({"level": lv, "idx": i, "hash": h} for lv, i, h in new_nodes)
+            entry_rows.append((size, body, leaf))
+            node_rows.extend(new_nodes)
             done.append(Appended(size, body, leaf))
             size, prev = size + 1, leaf
         if not done:
             return head, done
-        session.execute(insert(_entries), entry_rows)
+        # Core statements on the session's connection: the ORM adds nothing here but time.
+        conn = session.connection()
+        _insert_rows(conn, "log_entries", ("idx", "body", "leaf_hash"), entry_rows)
         if node_rows:
-            session.execute(insert(_nodes), node_rows)
-        session.execute(
-            update(_head)
-            .where(_head.c.id == HEAD_ID)
-            .values(size=size, frontier=b"".join(frontier), last_leaf=prev)
-        )
+            _insert_rows(conn, "merkle_nodes", ("level", "idx", "hash"), node_rows)
+        conn.execute(_UPDATE_HEAD, {"size": size, "frontier": b"".join(frontier), "last_leaf": prev})
         return Head(size, frontier, prev), done
 
-    def sign_checkpoint(self, session: Session, head: Head) -> Checkpoint | None:
-        """Sign and store a checkpoint of the tree at `head` unless one exists at that size."""
+    def sign_checkpoint(self, session: Session, head: Head) -> str | None:
+        """Sign and store a checkpoint of the tree at `head` (the caller holds the lock and has
+        just grown the tree, so none exists at this size yet). Returns the signed note."""
         if self.signer is None:
             raise LedgerError("no signing key is configured")
         if head.size == 0:
             return None
-        existing = session.get(Checkpoint, head.size)
-        if existing is not None:
-            return existing
         root = head.root
-        text = note.format_checkpoint(self.origin, head.size, root)
-        cp = Checkpoint(size=head.size, root=root, note=self.signer.sign(text), created_at=self.clock())
-        session.add(cp)
-        session.flush()
-        return cp
+        signed = self.signer.sign(note.format_checkpoint(self.origin, head.size, root))
+        session.connection().execute(
+            _INSERT_CHECKPOINT, {"size": head.size, "root": root, "note": signed, "created_at": self.clock()}
+        )
+        return signed
 
     # -- reading -------------------------------------------------------------------------
 
@@ -298,7 +301,6 @@ class Ledger:
         builder = merkle.RootBuilder()
         next_cp = next(checkpoints, None)
         prev = b""
-        loads = json.loads
         leaf_hash = merkle.leaf_hash
         expected = 0
         for idx, body, stored_leaf in entries:
@@ -308,11 +310,7 @@ class Ledger:
             leaf = leaf_hash(body)
             if leaf != bytes(stored_leaf):
                 raise VerifyError(idx, "its bytes do not match its stored leaf hash (the entry was changed)")
-            try:
-                obj = loads(body)
-                got_index, got_prev = obj["index"], obj["prev"]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise VerifyError(idx, f"is not a well-formed entry ({exc})") from None
+            got_index, got_prev = _index_and_prev(body)
             if got_index != idx:
                 raise VerifyError(idx, f"says it is entry {got_index}")
             if got_prev != b64(prev):
@@ -360,6 +358,32 @@ class Ledger:
                 yield idx, bytes(body)
         finally:
             rows.close()
+
+
+def _insert_rows(conn: Connection, table: str, cols: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
+    """executemany straight to the driver: the log's rows are plain tuples, and SQLAlchemy's
+    per-row parameter processing would cost more than the hashing (see bench/bench_ledger.py)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
+    conn.exec_driver_sql(sql, rows if len(rows) > 1 else rows[0])
+
+
+def _index_and_prev(body: bytes) -> tuple[int | None, str | None]:
+    """The top-level index and prev of an entry, read from its tail without parsing the event.
+
+    Canonical entries sort their keys, and "event" sorts before "index" and "prev", so the last
+    occurrence of each key is the top-level one (a quote inside a string value is escaped).
+    The projection replay parses every entry in full."""
+    i = body.rfind(b',"index":')
+    p = body.rfind(b',"prev":"')
+    if i < 0 or p < 0:
+        return None, None
+    end = body.find(b",", i + 9)
+    try:
+        index = int(body[i + 9 : end])
+    except ValueError:
+        return None, None
+    return index, body[p + 9 : body.find(b'"', p + 9)].decode("ascii", "replace")
 
 
 def _stream(session: Session, stmt, chunk: int) -> Iterator:  # type: ignore[no-untyped-def]
