@@ -19,7 +19,7 @@ if not hasattr(trace, "create_app"):
 
 from trace import create_app  # noqa: E402
 from trace.cli import migrate  # noqa: E402
-from trace.db import Base, make_engine, read_session, write_session  # noqa: E402
+from trace.db import Base, read_session, write_session  # noqa: E402
 from trace.domain.operations import CHINA, SYSTEM, Actor, Trace  # noqa: E402
 from trace.ledger.store import Ledger  # noqa: E402
 

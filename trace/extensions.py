@@ -1,8 +1,10 @@
 """Flask extensions as module-level objects, bound to the app in create_app()."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask, request, session
-from flask_babel import Babel
+from flask_babel import Babel, lazy_gettext
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 
@@ -28,5 +30,21 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
+    _login_config(app)
     login_manager.init_app(app)
     app.jinja_env.globals["current_lang"] = lambda: select_locale() if request else "zh"
+
+
+def _login_config(app: Flask) -> None:
+    """Session cookies: HttpOnly, SameSite=Lax, Secure when the site is served over https."""
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if str(app.config.get("TRACE_PUBLIC_URL", "")).startswith("https://"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+    app.config.setdefault("TRACE_SESSION_HOURS", 12)
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=int(app.config["TRACE_SESSION_HOURS"]))
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = lazy_gettext("Please log in to use the portal.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"

@@ -22,7 +22,12 @@ from trace.domain import projection
 from trace.domain.batches import Batch, BatchEvent, BatchLink, Package, PackageSecret
 from trace.domain.catalogue import Product
 from trace.domain.codes import (
-    LOT_RE, gtin_problem, lot_code, new_serial, serial_hash, uscc_problem,
+    LOT_RE,
+    gtin_problem,
+    lot_code,
+    new_serial,
+    serial_hash,
+    uscc_problem,
 )
 from trace.domain.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from trace.domain.parties import CreditStatus, Party, PartyContact, PartyKind, Plot
