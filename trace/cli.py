@@ -15,15 +15,9 @@ from trace.ledger.store import Ledger, VerifyError, b64
 
 def migrate(database_url: str) -> None:
     """Bring the database schema to the latest Alembic revision."""
-    from alembic import command
-    from alembic.config import Config
+    from trace.migrations import upgrade
 
-    from trace.migrations import script_location
-
-    cfg = Config()
-    cfg.set_main_option("script_location", script_location())
-    cfg.attributes["database_url"] = database_url
-    command.upgrade(cfg, "head")
+    upgrade(database_url=database_url)
 
 
 def init_database() -> None:

@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import Table, create_engine, delete, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
 
-from trace.db import Base
+from trace.migrations import upgrade
 from trace.domain.batches import Batch, BatchEvent, BatchLink, Package, PackageSecret
 from trace.domain.catalogue import Product, ProductArea
 from trace.domain.codes import serial_hash
@@ -231,8 +232,10 @@ class Replay:
     row the last entry that wrote it, so that a difference can be blamed on an entry."""
 
     def __init__(self) -> None:
-        engine = create_engine("sqlite://")
-        Base.metadata.create_all(engine, tables=PROJECTED)
+        # A scratch database built by the same migrations as the real one (no create_all).
+        engine = create_engine("sqlite://", poolclass=StaticPool)
+        with engine.begin() as conn:
+            upgrade(connection=conn)
         self.session = Session(engine, autoflush=False)
         self.last_entry: dict[tuple[str, tuple[Any, ...]], int] = {}
 
