@@ -155,6 +155,8 @@ def child_verify(url: str, key: str, mode: str) -> None:
                 n += 1
         elif mode == "integrity":
             n, _ = svc.ledger.verify_integrity(s, svc.signer.vkey)
+        elif mode == "nodes":
+            n = svc.ledger.verify_nodes(s)
         else:
             from trace.domain import projection
 
@@ -199,6 +201,8 @@ def main() -> None:
     int_t, int_rss = measure(url, key, "integrity")
     print(f"read + hash each entry once:  {base_t:7.2f} s  peak RSS {base_rss / 1024:6.0f} MB")
     print(f"verify integrity:             {int_t:7.2f} s  peak RSS {int_rss / 1024:6.0f} MB  ratio {int_t / base_t:4.2f}x  (target <= 4x, < 300 MB)")
+    nodes_t, nodes_rss = measure(url, key, "nodes")
+    print(f"stored proof nodes recomputed: {nodes_t:6.2f} s  peak RSS {nodes_rss / 1024:6.0f} MB")
     if not args.skip_replay:
         rep_t, rep_rss = measure(url, key, "replay")
         print(f"projection replay + compare:  {rep_t:7.2f} s  peak RSS {rep_rss / 1024:6.0f} MB")

@@ -131,3 +131,14 @@ def test_replay_rebuilds_state_exactly(tr, world, harvest, svc) -> None:
         assert projection.compare(s, rp) is None
         live = s.scalars(select(Batch.quantity_g).order_by(Batch.id)).all()
     assert rp.session.scalars(select(Batch.quantity_g).order_by(Batch.id)).all() == live
+
+
+def test_changed_proof_node_is_caught(runner, tr, world, harvest, svc) -> None:
+    """Entries intact but a stored interior node altered: proofs served from it would fail."""
+    from trace.ledger.models import MerkleNode
+
+    _journey(tr, world, harvest)
+    with write_session(svc.engine) as s:
+        s.execute(update(MerkleNode).where(MerkleNode.level == 2, MerkleNode.idx == 1).values(hash=b"\x00" * 32))
+    result = runner.invoke(args=["verify"])
+    assert result.exit_code == 1 and "entries 4..7" in result.output

@@ -35,6 +35,7 @@ def verify_all(stream=sys.stdout) -> tuple[int, bytes, float, float]:  # type: i
     with read_session(svc.engine) as s:
         t0 = time.perf_counter()
         count, root = svc.ledger.verify_integrity(s, svc.signer.vkey)
+        svc.ledger.verify_nodes(s)
         t1 = time.perf_counter()
         rp = projection.replay(svc.ledger.iter_entries(s))
         diff = projection.compare(s, rp)
@@ -93,4 +94,4 @@ def init_app(app: Flask) -> None:
                 click.echo(f"first bad entry: {exc.index}", err=True)
             sys.exit(1)
         click.echo(f"OK: {count} entries, root {b64(root)}")
-        click.echo(f"integrity {t_int:.2f} s, projection replay {t_proj:.2f} s")
+        click.echo(f"integrity and proof nodes {t_int:.2f} s, projection replay {t_proj:.2f} s")

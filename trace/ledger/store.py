@@ -343,6 +343,34 @@ class Ledger:
                 raise VerifyError(min(size, expected) - 1, "the signed checkpoint does not cover the log as stored")
         return expected, root
 
+    def verify_nodes(self, session: Session, chunk: int = 20_000) -> int:
+        """Recompute every stored interior Merkle node (the ones proofs are served from) from the
+        leaf hashes. Returns the number of nodes; raises VerifyError."""
+        completed = (_nodes.c.idx + 1).op("<<")(_nodes.c.level)  # the log size at which it completed
+        nodes = _stream(session, select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).order_by(completed, _nodes.c.level), chunk)
+        leaves = _stream(session, select(_entries.c.idx, _entries.c.leaf_hash).order_by(_entries.c.idx), chunk)
+        try:
+            frontier: list[bytes] = []
+            count, size = 0, 0
+            stored = next(nodes, None)
+            for _idx, leaf in leaves:
+                new, frontier = merkle.append_leaf(size, bytes(leaf), frontier)
+                for level, i, h in new:
+                    first, last = i << level, ((i + 1) << level) - 1
+                    if stored is None or (stored[0], stored[1]) != (level, i):
+                        raise VerifyError(None, f"the stored Merkle node over entries {first}..{last} is missing")
+                    if bytes(stored[2]) != h:
+                        raise VerifyError(None, f"the stored Merkle node over entries {first}..{last} does not match them (proofs would fail)")
+                    count += 1
+                    stored = next(nodes, None)
+                size += 1
+            if stored is not None:
+                raise VerifyError(None, f"a stored Merkle node at level {stored[0]} index {stored[1]} lies beyond the log")
+            return count
+        finally:
+            nodes.close()
+            leaves.close()
+
     @staticmethod
     def lock_free_head(session: Session) -> Head:
         """Read the head without locking."""
