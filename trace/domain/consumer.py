@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from trace.db import read_session, write_session
+from trace.db import WRITE, make_engine, read_session
 from trace.domain.batches import Batch, BatchEvent, BatchLink, Package, PackageScan, PackageSecret
 from trace.domain.catalogue import Product
 from trace.domain.codes import LOT_RE, SERIAL_CHARS, SERIAL_LEN, gtin_problem, serial_hash
@@ -39,7 +39,7 @@ from trace.domain.operations import CHINA
 from trace.domain.parties import Party, Plot
 from trace.ledger import merkle, note
 from trace.ledger.models import Checkpoint
-from trace.ledger.store import Ledger, b64
+from trace.ledger.store import Ledger, LedgerError, b64
 
 Facts = dict[str, Any]
 MAX_GENERATIONS = 64  # lineage depth guard: a real journey has a handful of generations
@@ -68,7 +68,8 @@ def normalize_gtin(raw: str) -> str:
     s = str(raw or "")
     if s.isascii() and s.isdigit() and len(s) in (8, 12, 13, 14):
         s = s.rjust(14, "0")
-    problem = gtin_problem(s)
+    # gtin_problem's \d would take full-width digits too; a URL's GTIN is ASCII.
+    problem = gtin_problem(s) if s.isascii() else "must be exactly 14 digits (0-9)"
     if problem:
         shown = str(raw)[:40]
         raise InvalidInput(f"“{shown}”不是有效的商品条码（GTIN）：{problem}。",
@@ -138,18 +139,25 @@ class LotRef:
 
 
 _latest_size = select(func.max(Checkpoint.size)).scalar_subquery()
+# Built once: these run on every scan, and building a statement costs more than running it.
+_FIND_PACKAGE = (
+    select(Package.id, Package.batch_id, Package.status, Batch.lot_code, Product.gtin, _latest_size)
+    .join(PackageSecret, PackageSecret.package_id == Package.id)
+    .join(Batch, Batch.id == Package.batch_id)
+    .join(Product, Product.id == Batch.product_id)
+    .where(PackageSecret.serial == bindparam("serial"))
+)
+_FIND_LOT = (
+    select(Batch.id, Batch.lot_code, Product.gtin, _latest_size)
+    .join(Product, Product.id == Batch.product_id)
+    .where(Batch.lot_code == bindparam("lot"))
+)
 
 
-def find_package(s: Session, serial: str, gtin: str | None = None, lot: str | None = None) -> PackageRef | None:
+def find_package(db: Session | Connection, serial: str, gtin: str | None = None, lot: str | None = None) -> PackageRef | None:
     """The package with this serial, in one query; None when unknown or when the GTIN or lot of a
     Digital Link do not match it (a copied serial on another product is not genuine either)."""
-    row = s.execute(
-        select(Package.id, Package.batch_id, Package.status, Batch.lot_code, Product.gtin, _latest_size)
-        .join(PackageSecret, PackageSecret.package_id == Package.id)
-        .join(Batch, Batch.id == Package.batch_id)
-        .join(Product, Product.id == Batch.product_id)
-        .where(PackageSecret.serial == serial)
-    ).one_or_none()
+    row = db.execute(_FIND_PACKAGE, {"serial": serial}).one_or_none()
     if row is None:
         return None
     pid, bid, status, lot_code, product_gtin, size = row
@@ -160,13 +168,9 @@ def find_package(s: Session, serial: str, gtin: str | None = None, lot: str | No
     return PackageRef(pid, serial, bid, lot_code, product_gtin, status == "sold", size)
 
 
-def find_lot(s: Session, lot: str, gtin: str | None = None) -> LotRef | None:
+def find_lot(db: Session | Connection, lot: str, gtin: str | None = None) -> LotRef | None:
     """The lot with this code (and this GTIN, when one is given); None when unknown."""
-    row = s.execute(
-        select(Batch.id, Batch.lot_code, Product.gtin, _latest_size)
-        .join(Product, Product.id == Batch.product_id)
-        .where(Batch.lot_code == lot)
-    ).one_or_none()
+    row = db.execute(_FIND_LOT, {"lot": lot}).one_or_none()
     if row is None or (gtin is not None and gtin != row[2]):
         return None
     return LotRef(row[0], row[1], row[2], row[3])
@@ -201,37 +205,74 @@ def _aware(t: datetime | None) -> datetime | None:
     return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
-def record_scan(engine: Engine, package_id: int, *, sold: bool, mark: str, now: datetime) -> dict[str, Any]:
-    """Count one scan of a package code in ONE statement (an upsert returning the new counter).
+def counter_engine(engine: Engine) -> Engine:
+    """The engine scan counting writes through. On SQLite, connections of their own with
+    synchronous=NORMAL: in WAL mode a commit then costs microseconds instead of an fsync (about a
+    millisecond), and a power cut can lose the last few scans but never corrupt the database or
+    touch the log, whose writers keep synchronous=FULL on their own connections. Every transaction
+    on it takes the write lock up front (BEGIN IMMEDIATE). PostgreSQL shares the app's engine and
+    relaxes synchronous_commit for the counting transaction only."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    relaxed = make_engine(engine.url.render_as_string(hide_password=False))
+
+    @event.listens_for(relaxed, "connect")
+    def _normal_sync(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    return relaxed.execution_options(**{WRITE: True})
+
+
+def _upsert(dialect: str) -> Any:
+    """The scan counter's upsert for one dialect. Whether the package is sold is read in the same
+    statement, and the statement returns the new counter with the latest checkpoint's size, so a
+    repeat scan needs nothing else from the database when nothing was written since."""
+    t = PackageScan.__table__
+    now, entry = bindparam("now"), bindparam("entry")
+    sold = select(Package.status).where(Package.id == bindparam("package_id")).scalar_subquery() == "sold"
+    ins = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(t).values(
+        package_id=bindparam("package_id"), count=1, first_at=now, last_at=now,
+        clients_after_sale=case((sold, 1), else_=0), client_marks=case((sold, entry), else_=""))
+    keep = ~sold | t.c.client_marks.like(bindparam("pattern")) | (func.length(t.c.client_marks) + bindparam("entry_len") > MARKS_MAX)
+    update = {
+        "count": t.c.count + 1, "last_at": now, "first_at": func.coalesce(t.c.first_at, now),
+        "client_marks": case((keep, t.c.client_marks), (t.c.client_marks == "", entry), else_=t.c.client_marks + bindparam("tail")),
+        "clients_after_sale": case((keep, t.c.clients_after_sale), else_=t.c.clients_after_sale + 1),
+    }
+    return (ins.on_conflict_do_update(index_elements=[t.c.package_id], set_=update)
+            .returning(t.c.count, t.c.first_at, t.c.clients_after_sale, sold.label("sold"), _latest_size.label("size")))
+
+
+_UPSERTS = {d: _upsert(d) for d in ("sqlite", "postgresql")}
+
+
+def record_scan(engine: Engine, package_id: int, *, mark: str, now: datetime) -> dict[str, Any]:
+    """Count one scan of a package code in ONE statement (an upsert returning the new counter, whether
+    the package is sold and the latest checkpoint's size).
 
     Only after sale does a scan add its client mark, and a new mark adds one distinct client; the
     marks column is a small bounded set, so once full the estimate simply stops growing (by then
-    it is far beyond any warning threshold)."""
-    now = now.astimezone(UTC)
-    t = PackageScan.__table__
+    it is far beyond any warning threshold). Use counter_engine(app engine) as `engine`."""
     entry = f",{mark},"
-    with write_session(engine) as s:
-        ins_factory = sqlite.insert if s.get_bind().dialect.name == "sqlite" else postgresql.insert
-        ins = ins_factory(t).values(package_id=package_id, count=1, first_at=now, last_at=now,
-                                    clients_after_sale=1 if sold else 0, client_marks=entry if sold else "")
-        update: dict[str, Any] = {"count": t.c.count + 1, "last_at": now, "first_at": func.coalesce(t.c.first_at, now)}
-        if sold:
-            seen = t.c.client_marks.like(f"%{entry}%")
-            full = func.length(t.c.client_marks) + len(entry) > MARKS_MAX
-            update["client_marks"] = case(
-                (seen | full, t.c.client_marks), (t.c.client_marks == "", entry), else_=t.c.client_marks + mark + ",")
-            update["clients_after_sale"] = case((seen | full, t.c.clients_after_sale), else_=t.c.clients_after_sale + 1)
-        row = s.execute(ins.on_conflict_do_update(index_elements=[t.c.package_id], set_=update)
-                        .returning(t.c.count, t.c.first_at, t.c.clients_after_sale)).one()
-    return {"count": int(row[0]), "first_at": _aware(row[1]), "clients_after_sale": int(row[2])}
+    params = {"package_id": package_id, "now": now.astimezone(UTC), "entry": entry, "pattern": f"%{entry}%",
+              "entry_len": len(entry), "tail": f"{mark},"}
+    dialect = engine.dialect.name
+    with engine.begin() as conn:
+        if dialect == "postgresql":
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")  # a counter, not the log
+        count, first_at, clients, sold, size = conn.execute(_UPSERTS[dialect], params).one()
+    return {"count": int(count), "first_at": _aware(first_at), "clients_after_sale": int(clients),
+            "sold": bool(sold), "size": size}
 
 
-def scan_summary(scan: dict[str, Any], *, sold: bool, copy_threshold: int) -> dict[str, Any]:
+def scan_summary(scan: dict[str, Any], *, copy_threshold: int) -> dict[str, Any]:
     """The scan counter as the page shows it, with the suspected-copy flag."""
     first = scan["first_at"]
     return {"count": scan["count"], "first_at": rfc3339(first) if first else None,
             "clients_after_sale": scan["clients_after_sale"],
-            "suspected_copy": sold and scan["clients_after_sale"] >= copy_threshold}
+            "suspected_copy": scan["sold"] and scan["clients_after_sale"] >= copy_threshold}
 
 
 def rfc3339(t: datetime) -> str:
@@ -242,7 +283,7 @@ def rfc3339(t: datetime) -> str:
 # -- facts --------------------------------------------------------------------------------------
 
 
-class _LRU:
+class LRU:
     """A small thread-safe LRU map (gunicorn's threaded workers share one per process)."""
 
     def __init__(self, size: int) -> None:
@@ -283,9 +324,29 @@ class ConsumerView:
         self.ledger = ledger
         self.vkey = vkey
         self.clock = clock or (lambda: datetime.now(UTC))
-        self._facts = _LRU(cache_size)
-        self._proofs = _LRU(cache_size * 16)
-        self._checkpoints = _LRU(16)
+        self._facts = LRU(cache_size)
+        self._proofs = LRU(cache_size * 16)
+        self._checkpoints = LRU(16)
+        self._counter: Engine | None = None
+        self._refs = LRU(cache_size * 8)
+
+    def count_scan(self, package_id: int, *, mark: str, now: datetime) -> dict[str, Any]:
+        """Count one scan (see record_scan) through the counter engine."""
+        if self._counter is None:
+            self._counter = counter_engine(self.engine)
+        return record_scan(self._counter, package_id, mark=mark, now=now)
+
+    def package_ref(self, serial: str, *, fresh: bool = False) -> PackageRef | None:
+        """The package of a serial, remembered per serial (a package never changes lot). The
+        remembered checkpoint size tells whether it is current: a scan's upsert returns the
+        latest size, and a caller that sees a newer one asks again with fresh=True."""
+        ref = None if fresh else self._refs.get(serial)
+        if ref is None:
+            with self.engine.connect() as conn:
+                ref = find_package(conn, serial)
+            if ref is not None:  # unknown codes are not remembered: they are rate limited instead
+                self._refs.put(serial, ref)
+        return ref
 
     # -- the checkpoint and proofs ---------------------------------------------------------
 
@@ -420,7 +481,10 @@ class ConsumerView:
         parties = {p.id: p for p in s.scalars(select(Party).where(Party.id.in_(party_ids)))} if party_ids else {}
         plots = {p.id: p for p in s.scalars(select(Plot).where(Plot.id.in_(plot_ids)))} if plot_ids else {}
         lots = dict(s.execute(select(Batch.id, Batch.lot_code).where(Batch.id.in_(batch_ids))).all())
-        proofs = self.proofs(s, chosen, size)
+        try:
+            proofs = self.proofs(s, chosen, size)
+        except (LedgerError, KeyError, merkle.ProofError):
+            proofs = {}  # stored nodes missing: nothing can be proven, and the page says so
         corrections: dict[int, list[dict[str, Any]]] = {}
         for step in steps:
             i = step["entry"]
@@ -432,7 +496,7 @@ class ConsumerView:
             try:
                 merkle.verify_inclusion(merkle.leaf_hash(raw[i]), i, size, proofs[i], root)
                 step["included"] = True
-            except merkle.ProofError:
+            except (merkle.ProofError, KeyError):
                 step["included"] = False
             if rec["event"]["type"] == "correct":
                 corrections.setdefault(rec["event"]["target"], []).append(

@@ -1,4 +1,5 @@
-"""Public, no login: the log API that any transparency-log tool can check."""
+"""Public, no login: the log API that any transparency-log tool can check, and the pages a
+consumer reaches by scanning a package's QR code (trace/web/public_pages.py)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
@@ -6,8 +7,10 @@ from flask import Blueprint, Response, jsonify, request
 from trace import services
 from trace.db import read_session
 from trace.ledger.store import LedgerError
+from trace.web import public_pages
 
 bp = Blueprint("public", __name__)
+public_pages.register(bp)
 
 
 def _bad(message: str, status: int = 400) -> tuple[Response, int]:

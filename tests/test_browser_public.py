@@ -1,0 +1,54 @@
+"""The consumer's page in a real browser: headless Chromium at a 390 x 844 phone viewport."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tests.browser import browser, live_server, save_screenshot  # noqa: F401
+from trace import demo
+from trace.db import read_session
+from trace.domain.batches import Batch, Package, PackageSecret
+from trace.domain.catalogue import Product
+from trace.domain.consumer import package_path
+
+
+def _status_code(driver) -> int:  # type: ignore[no-untyped-def]
+    """The HTTP status of the page the browser shows (Navigation Timing Level 2)."""
+    return int(driver.execute_script("return performance.getEntriesByType('navigation')[0].responseStatus"))
+
+
+def test_demo_package_page_on_a_phone(app, svc, live_server, browser, request) -> None:  # noqa: F811
+    demo.load(svc.trace)
+    with read_session(svc.engine) as s:
+        serial, lot, gtin = s.execute(
+            select(PackageSecret.serial, Batch.lot_code, Product.gtin)
+            .join(Package, Package.id == PackageSecret.package_id).join(Batch, Batch.id == Package.batch_id)
+            .join(Product, Product.id == Batch.product_id)
+            .where(Product.id == "shapotou-apple", Package.status == "sold", Batch.recalled.is_(False))
+            .order_by(Package.id).limit(1)).one()
+    path = package_path(serial, gtin, lot)
+    assert path.startswith("/01/")  # the demo apple has a GTIN: the GS1 Digital Link form
+    browser.get(live_server + path)
+    assert _status_code(browser) == 200
+    status = browser.find_element("id", "status")
+    assert "正品" in status.text and "首次查询" in status.text
+    assert "沙坡头苹果" in browser.find_element("id", "product").text
+    journey = browser.find_element("id", "journey").text
+    assert "采收" in journey and "检验" in journey and "已包含在签名检查点中" in journey
+    # Readable on the phone: nothing wider than the viewport, so no sideways scrolling.
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    engine = request.node.callspec.params["db_url"]
+    save_screenshot(browser, f"public-package-zh-{engine}")
+
+    browser.find_element("link text", "English").click()
+    status = browser.find_element("id", "status")
+    assert "Genuine product" in status.text
+    assert "Shapotou apple" in browser.find_element("id", "product").text
+    assert "Harvest" in browser.find_element("id", "journey").text
+    assert browser.execute_script("return document.documentElement.lang") == "en"
+    save_screenshot(browser, f"public-package-en-{engine}", full_page=True)
+
+    # An unknown code: a clear page with a 404 status and a way to report it.
+    browser.get(live_server + "/p/" + "Z" * 20)
+    assert _status_code(browser) == 404
+    assert "not registered" in browser.find_element("id", "status").text
+    assert browser.find_element("partial link text", "12315")
