@@ -1,7 +1,7 @@
 """A small PDF writer that streams: each label image is written the moment it is drawn.
 
-A label becomes one image XObject (8-bit grey, Flate with PNG predictors, straight from Pillow's
-PNG encoder) and is placed on its page by the page's content stream at its exact size in points.
+A label becomes one image XObject (8-bit grey, Flate) and is placed on its page by the page's
+content stream at its exact size in points.
 Nothing but object offsets and page numbers is kept until the end, where the page tree, the
 catalogue, the cross-reference table and the trailer are written. So a 1,000-label run holds one
 label in memory, not a page and not the document, and `out` needs only `.write()`: it may be a
@@ -9,9 +9,7 @@ file, a pipe or a response stream (no seeking).
 """
 from __future__ import annotations
 
-import io
 import itertools
-import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, TypeVar
@@ -36,18 +34,13 @@ def _num(v: float) -> str:
     return "0" if s in ("-0", "") else s
 
 
-def _png_idat(img: Image.Image) -> bytes:
-    """The zlib stream of img as Pillow's PNG encoder writes it (rows with predictor bytes)."""
-    buf = io.BytesIO()
-    img.save(buf, "PNG", compress_level=6, compress_type=zlib.Z_RLE)
-    data = buf.getvalue()
-    pos, chunks = 8, []
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        if kind == b"IDAT":
-            chunks.append(data[pos + 8:pos + 8 + length])
-        pos += 12 + length
-    return b"".join(chunks)
+def _flate(img: Image.Image, band: int = 32) -> bytes:
+    """img's samples, zlib level 6, compressed a band of rows at a time (no whole-image copy)."""
+    w, h = img.size
+    z = zlib.compressobj(6)
+    parts = [z.compress(img.crop((0, y, w, min(h, y + band))).tobytes()) for y in range(0, h, band)]
+    parts.append(z.flush())
+    return b"".join(parts)
 
 
 class PdfStreamWriter:
@@ -89,14 +82,12 @@ class PdfStreamWriter:
         """Write a grey or RGB image as a lossless XObject now; returns its object number."""
         if img.mode not in ("L", "RGB"):
             img = img.convert("RGB")
-        space, colors = ("/DeviceGray", 1) if img.mode == "L" else ("/DeviceRGB", 3)
-        data = _png_idat(img)
+        space = "/DeviceGray" if img.mode == "L" else "/DeviceRGB"
+        data = _flate(img)
         num = self._alloc()
         head = (
             f"<< /Type /XObject /Subtype /Image /Width {img.width} /Height {img.height} "
-            f"/ColorSpace {space} /BitsPerComponent 8 /Filter /FlateDecode "
-            f"/DecodeParms << /Predictor 15 /Colors {colors} /BitsPerComponent 8 "
-            f"/Columns {img.width} >> /Length {len(data)} >>"
+            f"/ColorSpace {space} /BitsPerComponent 8 /Filter /FlateDecode /Length {len(data)} >>"
         )
         self._object(num, head, data)
         return num
