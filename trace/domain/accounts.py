@@ -164,19 +164,23 @@ def create_user(engine: Engine, actor: Actor, *, party_id: object, username: obj
             raise NotFound("单位不存在。", f"Party {pid} does not exist.", "party")
     elif not is_admin:
         raise InvalidInput("请选择该用户所属的单位。", "Choose the party this user acts for.", "party")
-    digest = generate_password_hash(pw)  # slow on purpose; computed before taking the write lock
-    with write_session(engine) as s:
+    taken = RuleViolation("该用户名已被使用。", f"The username {name} is taken.", "username")
+    with read_session(engine) as s:  # refuse what we can before the slow hash
         party = s.get(Party, pid) if pid is not None else None
         if pid is not None and party is None:
             raise NotFound("单位不存在。", f"Party {pid} does not exist.", "party")
         if s.scalar(select(User.id).where(func.lower(User.username) == name)) is not None:
-            raise RuleViolation("该用户名已被使用。", f"The username {name} is taken.", "username")
+            raise taken
+    digest = generate_password_hash(pw)  # slow on purpose; computed outside the write lock
+    with write_session(engine) as s:
+        if s.scalar(select(User.id).where(func.lower(User.username) == name)) is not None:
+            raise taken
         user = User(party_id=pid, username=name, password_hash=digest, is_admin=bool(is_admin), failed_logins=0)
         s.add(user)
         try:
             s.flush()
         except IntegrityError:  # a concurrent writer took the name between our check and insert
-            raise RuleViolation("该用户名已被使用。", f"The username {name} is taken.", "username") from None
+            raise taken from None
         return _account(user, party)
 
 
@@ -189,6 +193,8 @@ def authenticate(engine: Engine, username: object, password: object, now: dateti
     name = normalize_username(username)[:60]
     pw = "" if password is None else str(password)[:MAX_PASSWORD]
     wrong = LoginFailed("用户名或密码不正确。", "Wrong username or password.", "password")
+    if not USERNAME_RE.fullmatch(name):
+        name = ""  # cannot be anyone's name; no need to ask the database (nor to send it a NUL)
     with read_session(engine) as s:
         user = s.scalar(select(User).where(func.lower(User.username) == name)) if name else None
     if user is None:
@@ -247,7 +253,7 @@ def reset_password(engine: Engine, actor: Actor, *, username: object, new: objec
     _require_admin(actor)
     name = normalize_username(username)
     with read_session(engine) as s:
-        uid = s.scalar(select(User.id).where(func.lower(User.username) == name))
+        uid = s.scalar(select(User.id).where(func.lower(User.username) == name)) if USERNAME_RE.fullmatch(name) else None
     if uid is None:
         raise NotFound("用户不存在。", f"No user called {name[:60]}.", "username")
     return _store_password(engine, uid, check_password(new, name, field="new"))

@@ -54,7 +54,8 @@ def message(exc: DomainError) -> str:
 
 def _safe_next(target: str | None) -> str | None:
     # Only same-site paths: an open redirect after login would be a phishing aid.
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or not target.isprintable() or len(target) > 500):
         return None
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else None

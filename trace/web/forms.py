@@ -36,6 +36,8 @@ def _norm(value: object) -> str:
 
 def text_problem(value: str, zh: str, en: str, field: str) -> InvalidInput | None:
     """Why a text is refused (markup or injection punctuation), or None."""
+    if any(ord(c) < 32 and c not in "\t\n\r" or 0x7F <= ord(c) < 0xA0 for c in value):
+        return InvalidInput(f"{zh}含有控制字符。", f"{en} contains control characters.", field)
     if MARKUP.search(value):
         return InvalidInput(f"{zh}不能含有 HTML 标记（如 <b>、<script>）。", f"{en} cannot contain HTML markup such as <b> or <script>.", field)
     if SQLISH.search(value):

@@ -31,10 +31,10 @@ from flask_wtf.csrf import CSRFError
 
 from trace import labels, services
 from trace.domain import accounts, consumer, queries
-from trace.domain.errors import DomainError, InvalidInput
+from trace.domain.errors import DomainError, InvalidInput, NotFound
 from trace.domain.operations import CHINA, Actor, Trace
 from trace.domain.parties import PartyKind
-from trace.extensions import login_manager
+from trace.extensions import LANGUAGES, login_manager
 from trace.web import auth
 from trace.web.forms import Form, FormErrors
 
@@ -65,7 +65,9 @@ WORDS = {"kg": ("公斤", "kg"), "mu": ("亩", "mu"), "plot": ("地块", "plot")
          "new_lot": ("新批次", "new lot"), "corrects": ("更正", "corrects")}
 # The fields each form shows; an error about any other field is shown at the top of the form.
 SHOWN = {
-    "receive": ("occurred_at",), "inspect": ("lab", "report_no", "passed", "certificate_no", "results", "occurred_at"),
+    "receive": ("occurred_at",),
+    "inspect": ("lab", "report_no", "passed", "certificate_no", "results", "occurred_at",
+                *(f"r{i}_{k}" for i in range(3) for k in ("name", "value", "limit", "unit", "pass"))),
     "grade": ("grade", "occurred_at"), "store": ("facility", "temperature_c", "occurred_at"),
     "split": ("quantities", "occurred_at"), "merge": ("with", "quantity_kg", "occurred_at"),
     "process": ("input_kg", "output_kg", "form", "method", "occurred_at"), "pack": ("count", "net_kg", "occurred_at"),
@@ -117,6 +119,8 @@ def _options() -> dict[str, Callable[..., list[tuple[Any, str]]]]:
         "product_options": lambda rows: [(p.id, p.name_zh if auth.lang() == "zh" else p.name_en) for p in rows],
         "credit_options": lambda: [(c, _name(CREDIT, c)) for c in CREDIT],
         "kind_options": lambda: [(k.value, _name(KINDS, k.value)) for k in PartyKind],
+        "shown": lambda a, page=None: SHOWN[a] + (tuple(f"qty_{b.id}" for b in [page.batch, *page.merge_candidates])
+                                                   if a == "merge" and page else ()),
     }
 
 
@@ -257,12 +261,18 @@ def action(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
+def _lang_arg() -> dict[str, str]:
+    # A redirect renders nothing, so the language choice must travel with it.
+    lang = request.args.get("lang")
+    return {"lang": lang} if lang in LANGUAGES else {}
+
+
 @bp.get("/batch/<int:batch_id>/<name>")
 def batch_action_get(batch_id: int, name: str) -> ResponseReturnValue:
     """A refused form's page switched to the other language is a GET of its POST address: go to the batch."""
     if name not in HANDLERS:
         abort(404)
-    return redirect(url_for(".batch", batch_id=batch_id))
+    return redirect(url_for(".batch", batch_id=batch_id, **_lang_arg()))
 
 
 @bp.post("/batch/<int:batch_id>/<name>")
@@ -272,7 +282,7 @@ def batch_action(batch_id: int, name: str) -> ResponseReturnValue:
     if handler is None:
         abort(404)
     if batch_id > queries.MAX_ID:
-        return _refused(DomainError("批次不存在。", f"Batch {batch_id} does not exist.", "batch"), 404)
+        return _refused(NotFound("批次不存在。", f"Batch {batch_id} does not exist.", "batch"))
     f = Form(request.form)
     try:
         msg, target = handler(f, _actor(), batch_id)
@@ -355,8 +365,13 @@ def _merge(f: Form, a: Actor, bid: int) -> tuple[str, str | None]:
         f.errors["with"] = InvalidInput("请至少选择一个要合并进来的批次。", "Choose at least one batch to merge in.", "with")
     parts: list[tuple[object, object]] = []
     for b in [bid, *chosen]:
-        g = f.grams(f"qty_{b}", "合并数量", "Quantity to merge")
-        parts.append((b, g))
+        if b != bid and f"qty_{b}" not in request.form:
+            # Only batches the page listed have a quantity field: anything else is not mergeable here.
+            f.errors.setdefault("with", InvalidInput(f"批次 {b} 不能与本批次合并（不在本单位保管中或不是同一产品）。",
+                                                     f"Batch {b} cannot be merged with this one (not in your custody, "
+                                                     "or not the same product).", "with"))
+            continue
+        parts.append((b, f.grams(f"qty_{b}", "合并数量", "Quantity to merge")))
     out = f.grams("quantity_kg", "合并后数量", "Merged quantity", required=False)
     when = f.time()
     f.check()
@@ -612,7 +627,7 @@ def party_create() -> ResponseReturnValue:
 @bp.get("/parties/<int:party_id>/credit")
 def party_credit_get(party_id: int) -> ResponseReturnValue:
     """See batch_action_get: back to the list."""
-    return redirect(url_for(".parties", _anchor=f"party-{party_id}"))
+    return redirect(url_for(".parties", _anchor=f"party-{party_id}", **_lang_arg()))
 
 
 @bp.post("/parties/<int:party_id>/credit")
@@ -624,12 +639,12 @@ def party_credit(party_id: int) -> ResponseReturnValue:
     try:
         f.check()
         if party_id > queries.MAX_ID:
-            raise DomainError("单位不存在。", f"Party {party_id} does not exist.", "party")
+            raise NotFound("单位不存在。", f"Party {party_id} does not exist.", "party")
         _trace().set_credit(_actor(), party_id, status_code, reason)
     except (FormErrors, DomainError) as exc:
         status = exc.status if isinstance(exc, DomainError) else 400
         if isinstance(exc, DomainError) and exc.status in (403, 404):
-            return _refused(exc, 404 if party_id > queries.MAX_ID else None)
+            return _refused(exc)
         return _parties_page(_errors(exc), "credit", status, credit_party=party_id)
     flash(_("Credit status recorded."), "success")
     return redirect(url_for(".parties"))
