@@ -110,7 +110,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--workers", type=int, default=(os.cpu_count() or 2) * 2)
-    ap.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
+    ap.add_argument("--threads", type=int, default=2, help="threads per worker (gthread)")
+    ap.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
     ap.add_argument("--postgres", help="an EMPTY PostgreSQL database URL to use instead of SQLite")
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -124,7 +125,7 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [str(GUNICORN), "--chdir", str(ROOT), "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-           "--worker-class", "gthread", "--threads", str(args.threads), "--backlog", "2048",
+           "--worker-class", args.worker_class, "--threads", str(args.threads), "--backlog", "2048",
            "--log-level", "warning", f"trace:create_app({APP_CONFIG})"]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
     try:
@@ -143,7 +144,7 @@ def main() -> int:
         if not args.postgres:
             shutil.rmtree(tmp, ignore_errors=True)
     ratio = page["rps"] / trivial["rps"]
-    print(f"gunicorn gthread, {args.workers} workers x {args.threads} threads; wrk {wrk_threads} threads, "
+    print(f"gunicorn {args.worker_class}, {args.workers} workers x {args.threads if args.worker_class == 'gthread' else 1} threads; wrk {wrk_threads} threads, "
           f"{args.connections} connections, {args.seconds} s each; database {'PostgreSQL' if args.postgres else 'SQLite (WAL)'}")
     print(f"{'route':<34}{'req/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'requests':>10}{'errors':>8}")
     for name, r in (("/healthz (trivial)", trivial), ("package page (scan counted)", page)):

@@ -47,8 +47,18 @@ def test_demo_package_page_on_a_phone(app, svc, live_server, browser, request) -
     assert browser.execute_script("return document.documentElement.lang") == "en"
     save_screenshot(browser, f"public-package-en-{engine}", full_page=True)
 
+    # A package of the lot the bureau recalled: red, with the reason and what to do.
+    with read_session(svc.engine) as s:
+        recalled = s.scalar(select(PackageSecret.serial).join(Package, Package.id == PackageSecret.package_id)
+                            .join(Batch, Batch.id == Package.batch_id).where(Batch.recalled.is_(True)).limit(1))
+    browser.get(live_server + "/p/" + recalled + "?lang=zh")
+    status = browser.find_element("id", "status")
+    assert "已召回" in status.text and "霉变" in status.text and "请勿食用" in status.text
+    assert status.value_of_css_property("background-color") == "rgba(179, 38, 30, 1)"  # --red
+    save_screenshot(browser, f"public-package-recalled-{engine}")
+
     # An unknown code: a clear page with a 404 status and a way to report it.
     browser.get(live_server + "/p/" + "Z" * 20)
     assert _status_code(browser) == 404
-    assert "not registered" in browser.find_element("id", "status").text
+    assert "未登记" in browser.find_element("id", "status").text
     assert browser.find_element("partial link text", "12315")

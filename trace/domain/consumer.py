@@ -14,11 +14,14 @@ is exactly as current as the checkpoint it was checked against.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import ipaddress
 import json
+import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from trace.db import WRITE, make_engine, read_session
+from trace.db import make_engine, read_session
 from trace.domain.batches import Batch, BatchEvent, BatchLink, Package, PackageScan, PackageSecret
 from trace.domain.catalogue import Product
 from trace.domain.codes import LOT_RE, SERIAL_CHARS, SERIAL_LEN, gtin_problem, serial_hash
@@ -205,26 +208,6 @@ def _aware(t: datetime | None) -> datetime | None:
     return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
-def counter_engine(engine: Engine) -> Engine:
-    """The engine scan counting writes through. On SQLite, connections of their own with
-    synchronous=NORMAL: in WAL mode a commit then costs microseconds instead of an fsync (about a
-    millisecond), and a power cut can lose the last few scans but never corrupt the database or
-    touch the log, whose writers keep synchronous=FULL on their own connections. Every transaction
-    on it takes the write lock up front (BEGIN IMMEDIATE). PostgreSQL shares the app's engine and
-    relaxes synchronous_commit for the counting transaction only."""
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-        return engine
-    relaxed = make_engine(engine.url.render_as_string(hide_password=False))
-
-    @event.listens_for(relaxed, "connect")
-    def _normal_sync(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.close()
-
-    return relaxed.execution_options(**{WRITE: True})
-
-
 def _upsert(dialect: str) -> Any:
     """The scan counter's upsert for one dialect. Whether the package is sold is read in the same
     statement, and the statement returns the new counter with the latest checkpoint's size, so a
@@ -246,25 +229,99 @@ def _upsert(dialect: str) -> Any:
 
 
 _UPSERTS = {d: _upsert(d) for d in ("sqlite", "postgresql")}
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite: naive UTC text
 
 
-def record_scan(engine: Engine, package_id: int, *, mark: str, now: datetime) -> dict[str, Any]:
-    """Count one scan of a package code in ONE statement (an upsert returning the new counter, whether
-    the package is sold and the latest checkpoint's size).
+class ScanCounter:
+    """Counts scans of package codes: ONE statement per scan (an upsert returning the new counter,
+    whether the package is sold and the latest checkpoint's size).
 
     Only after sale does a scan add its client mark, and a new mark adds one distinct client; the
     marks column is a small bounded set, so once full the estimate simply stops growing (by then
-    it is far beyond any warning threshold). Use counter_engine(app engine) as `engine`."""
-    entry = f",{mark},"
-    params = {"package_id": package_id, "now": now.astimezone(UTC), "entry": entry, "pattern": f"%{entry}%",
-              "entry_len": len(entry), "tail": f"{mark},"}
-    dialect = engine.dialect.name
-    with engine.begin() as conn:
-        if dialect == "postgresql":
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")  # a counter, not the log
-        count, first_at, clients, sold, size = conn.execute(_UPSERTS[dialect], params).one()
-    return {"count": int(count), "first_at": _aware(first_at), "clients_after_sale": int(clients),
-            "sold": bool(sold), "size": size}
+    it is far beyond any warning threshold).
+
+    Every scan is a write, so on SQLite three things keep it cheap and its latency flat:
+    * connections of its own with synchronous=NORMAL: in WAL mode a commit then costs microseconds
+      instead of an fsync (about a millisecond). A power cut can lose the last few scans but never
+      corrupt the database or touch the log, whose writers keep synchronous=FULL on theirs;
+    * scan writers queue on a lock (a thread lock, then flock on a file beside the database, for
+      the other processes) instead of SQLite's busy handler, which sleeps 1, 2, 5, 10 ... ms and
+      so turns contention into a long latency tail;
+    * the statement is compiled once and run on the DBAPI connection.
+    PostgreSQL shares the app's engine and relaxes synchronous_commit for the counting transaction.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.engine = engine
+        self._thread_lock = threading.Lock()
+        self._lock_fd: int | None = None
+        if self.sqlite and engine.url.database not in (None, "", ":memory:"):
+            self.engine = make_engine(engine.url.render_as_string(hide_password=False))
+            event.listen(self.engine, "connect", _normal_sync)
+            self._lock_fd = os.open(engine.url.database + "-scans.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            weakref.finalize(self, _close, self.engine, self._lock_fd)
+        compiled = _UPSERTS[engine.dialect.name].compile(dialect=engine.dialect)
+        self.sql = str(compiled)
+        self.order = compiled.positiontup if compiled.positional else None
+        # Constants of the statement ('sold', 1, ...) with placeholders for the per-scan values.
+        self.base = compiled.construct_params(dict.fromkeys(("package_id", "now", "entry", "pattern", "entry_len", "tail")))
+
+    def count(self, package_id: int, *, mark: str, now: datetime) -> dict[str, Any]:
+        """Count one scan; returns count, first_at, clients_after_sale, sold and size."""
+        entry, utc = f",{mark},", now.astimezone(UTC)
+        values = {**self.base, "package_id": package_id, "now": utc.strftime(_SQLITE_TIME) if self.sqlite else utc,
+                  "entry": entry, "pattern": f"%{entry}%", "entry_len": len(entry), "tail": f"{mark},"}
+        params = [values[k] for k in self.order] if self.order is not None else values
+        if self.sqlite:
+            with self._thread_lock:
+                if self._lock_fd is not None:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                try:
+                    row = self._run(params)
+                finally:
+                    if self._lock_fd is not None:
+                        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        else:
+            row = self._run(params)
+        count, first_at, clients, sold, size = row
+        if isinstance(first_at, str):
+            first_at = datetime.fromisoformat(first_at)
+        return {"count": int(count), "first_at": _aware(first_at), "clients_after_sale": int(clients),
+                "sold": bool(sold), "size": size}
+
+    def _run(self, params: Any) -> tuple[Any, ...]:
+        conn = self.engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            if self.sqlite:
+                cur.execute("BEGIN IMMEDIATE")  # the write lock first, as every writer here does
+            else:
+                cur.execute("SET LOCAL synchronous_commit TO OFF")  # a counter, not the log
+            cur.execute(self.sql, params)
+            row = tuple(cur.fetchone())
+            if self.sqlite:
+                cur.execute("COMMIT")
+            else:
+                conn.commit()
+            cur.close()
+            return row
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()  # back to the pool
+
+
+def _normal_sync(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _close(engine: Engine, fd: int) -> None:
+    engine.dispose()
+    os.close(fd)
 
 
 def scan_summary(scan: dict[str, Any], *, copy_threshold: int) -> dict[str, Any]:
@@ -327,14 +384,14 @@ class ConsumerView:
         self._facts = LRU(cache_size)
         self._proofs = LRU(cache_size * 16)
         self._checkpoints = LRU(16)
-        self._counter: Engine | None = None
+        self._counter: ScanCounter | None = None
         self._refs = LRU(cache_size * 8)
 
     def count_scan(self, package_id: int, *, mark: str, now: datetime) -> dict[str, Any]:
-        """Count one scan (see record_scan) through the counter engine."""
+        """Count one scan (see ScanCounter)."""
         if self._counter is None:
-            self._counter = counter_engine(self.engine)
-        return record_scan(self._counter, package_id, mark=mark, now=now)
+            self._counter = ScanCounter(self.engine)
+        return self._counter.count(package_id, mark=mark, now=now)
 
     def package_ref(self, serial: str, *, fresh: bool = False) -> PackageRef | None:
         """The package of a serial, remembered per serial (a package never changes lot). The

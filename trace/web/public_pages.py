@@ -104,6 +104,19 @@ def _mark_secret() -> bytes:
     return hashlib.sha256(b"trace scan marks\x00" + str(current_app.config["SECRET_KEY"]).encode()).digest()
 
 
+def _mark(now: datetime) -> str:
+    """This client's scan mark for today (see consumer.client_mark), remembered briefly."""
+    client, day = _client(), now.astimezone(CHINA).date()
+    marks = current_app.extensions.get("trace_public_marks")
+    if marks is None:
+        marks = current_app.extensions.setdefault("trace_public_marks", LRU(4096))
+    mark = marks.get((client, day))
+    if mark is None:
+        mark = consumer.client_mark(_mark_secret(), client, now)
+        marks.put((client, day), mark)
+    return mark
+
+
 def _client() -> str:
     return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), int(_conf("TRACE_PROXY_HOPS")))
 
@@ -194,14 +207,13 @@ def _status(facts: dict[str, Any], scans: dict[str, Any] | None) -> dict[str, An
 
 
 def _urls(ref: PackageRef | LotRef, facts: dict[str, Any]) -> dict[str, str]:
-    if isinstance(ref, PackageRef):
-        self_path = ref.path
-        proof = url_for("public.package_proof", serial=ref.serial)
-    else:
-        self_path = ref.path
-        proof = url_for("public.lot_proof", lot=ref.lot)
-    return {"self": self_path, "absolute": _base() + self_path, "lot": consumer.lot_path(facts["lot"]["code"], facts["product"]["gtin"]),
-            "proof": proof, "linkset": self_path + "?linkType=linkset", "report": url_for("public.report")}
+    """The page's links. Plain paths under the script root, not url_for: this runs on every scan,
+    and the code paths are fixed by GS1 Digital Link anyway."""
+    root = request.script_root
+    proof = f"/p/{ref.serial}/proof" if isinstance(ref, PackageRef) else f"/lot/{ref.lot}/proof"
+    return {"self": root + ref.path, "absolute": _base() + ref.path,
+            "lot": root + consumer.lot_path(facts["lot"]["code"], facts["product"]["gtin"]),
+            "proof": root + proof, "linkset": root + ref.path + "?linkType=linkset", "report": root + "/report"}
 
 
 def linkset(ref: PackageRef | LotRef, facts: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
@@ -258,7 +270,7 @@ def _package(raw_serial: str, raw_gtin: str | None = None, raw_lot: str | None =
     scans = None
     if counting:
         now = datetime.now(UTC)
-        raw = v.count_scan(ref.package_id, mark=consumer.client_mark(_mark_secret(), _client(), now), now=now)
+        raw = v.count_scan(ref.package_id, mark=_mark(now), now=now)
         if raw["size"] != ref.size:  # something was written since we last looked: look again
             ref = v.package_ref(serial, fresh=True)
             if not _matches(ref, gtin, lot):
@@ -315,10 +327,32 @@ def scan_line(scans: dict[str, Any] | None) -> str:
     if not scans:
         return ""
     if scans["count"] <= 1:
-        text = _("This is the first check of this code.")
+        text = _translated("This is the first check of this code.")
     else:
-        text = _("This code has been checked %(n)s times, first on %(date)s.", n=scans["count"], date=pub_date(scans["first_at"]))
+        text = _translated("This code has been checked %(n)s times, first on %(date)s.") % {
+            "n": scans["count"], "date": pub_date(scans["first_at"])}
     return str(Markup('<p class="scans">') + escape(text) + Markup("</p>"))
+
+
+def _translated(msgid: str) -> str:
+    """The current language's translation of a constant message, remembered per app (gettext
+    through Flask-Babel costs more than the rest of a cached page)."""
+    memo = current_app.extensions.setdefault("trace_public_msgs", {})
+    key = (_lang(), msgid)
+    text = memo.get(key)
+    if text is None:
+        text = memo[key] = _(msgid)
+    return text
+
+
+def _malformed() -> Response:
+    fmt = _wants()
+    blocked = _limited(fmt)
+    if blocked is not None:
+        return blocked
+    limiter().miss(_client())
+    return _error("invalid", 400, fmt, _("This is not a package code we know the shape of: "
+                                           "scan the QR code on the package again."), request.path)
 
 
 def _matches(ref: PackageRef | None, gtin: str | None, lot: str | None) -> bool:
@@ -331,9 +365,10 @@ def public_json(facts: dict[str, Any], status: dict[str, Any], scans: dict[str, 
     out = {k: v for k, v in facts.items() if k != "status"}
     out["status"] = status
     out["scans"] = scans
-    out["links"] = {"self": urls["absolute"], "lot": _base() + urls["lot"], "proof_bundle": _base() + urls["proof"],
-                    "linkset": _base() + urls["linkset"], "checkpoint": _base() + url_for("public.checkpoint"),
-                    "verifier_key": _base() + url_for("public.key")}
+    base, root = _base(), len(request.script_root)
+    out["links"] = {"self": urls["absolute"], "lot": base + urls["lot"][root:], "proof_bundle": base + urls["proof"][root:],
+                    "linkset": base + urls["linkset"][root:], "checkpoint": base + "/log/checkpoint",
+                    "verifier_key": base + "/log/key"}
     return out
 
 
@@ -414,17 +449,20 @@ def register(bp: Blueprint) -> None:
         """A lot by its code."""
         return _lot(lot)
 
-    @bp.get("/01/", defaults={"rest": ""})
     @bp.get("/01/<path:rest>")
-    def dl_other(rest: str) -> Response:
-        """Any other /01/ path: a GS1 resolver answers a malformed Digital Link with 400."""
-        fmt = _wants()
-        blocked = _limited(fmt)
-        if blocked is not None:
-            return blocked
-        limiter().miss(_client())
-        return _error("invalid", 400, fmt, _("This is not a package code we know the shape of: "
-                                               "scan the QR code on the package again."), request.path)
+    @bp.get("/p/<path:rest>")
+    @bp.get("/lot/<path:rest>")
+    def malformed(rest: str) -> Response:
+        """Any other code path: a GS1 resolver answers a malformed Digital Link with 400, and so
+        do we for the short forms, with the same clear page."""
+        return _malformed()
+
+    @bp.get("/01/")
+    @bp.get("/p/")
+    @bp.get("/lot/")
+    def malformed_empty() -> Response:
+        """A code path with no code at all."""
+        return _malformed()
 
     @bp.get("/p/<serial>/proof")
     def package_proof(serial: str) -> Response:
