@@ -120,6 +120,7 @@ def test_a_journey_through_every_form(app, svc, world, logins) -> None:  # type:
 
     r = grower.post("/portal/harvest", harvest_form(world, quantity_kg="1000"))
     b = _batch_from(r.headers["Location"])
+    lot_b = last_event(svc)["event"]["batch"]["lot"]
     step(grower, b, "inspect", {"lab": "中卫市农产品质量检测站", "report_no": "NX-2025-0042", "passed": "yes",
                                 "certificate_no": "CC2025001", "r0_name": "毒死蜱", "r0_value": "<0.01", "r0_limit": "0.02",
                                 "r0_unit": "mg/kg", "r0_pass": "yes", "occurred_at": "2025-09-21T09:00"})
@@ -164,13 +165,19 @@ def test_a_journey_through_every_form(app, svc, world, logins) -> None:  # type:
     for words in ("接收", "加工", "包装", "冷藏", "发运", "销售", "召回", "抽检霉变超标", "已召回", "10 件 × 2.5 公斤"):
         assert words in page, words
     assert f'href="/portal/batch/{dried}"' in page  # its child
+    assert f"由被召回的批次 {lot_b} 制成" in page
     page = text(grower.get(f"/portal/batch/{b}"))
     assert f'href="/portal/batch/{kids[0]}"' in page and f'href="/portal/batch/{kids[1]}"' in page
     assert "已被更正" in page and "复核后降级" in page
     page = text(proc.get(f"/portal/batch/{dried}"))
     assert "干制" in page and f'href="/portal/batch/{kids[0]}"' in page  # its parent
-    # Recalls reach the desks of those who handled the fruit, not of others.
-    assert "抽检霉变超标" in text(proc.get("/portal/"))
+    # Recalls reach the desks of those who handled the fruit, not of others: one line per recall,
+    # naming the recalled lot and which of the reader's own batches it reached.
+    recalls = text(proc.get("/portal/")).split('id="recalls"')[1].split("</section>")[0]
+    assert "抽检霉变超标" in recalls and "共涉及 4 个批次" in recalls and recalls.count("<li>") == 1
+    assert f'/portal/batch/{b}"' in recalls and "涉及本单位的批次" in recalls
+    assert f'/portal/batch/{kids[0]}"' in recalls and f'/portal/batch/{dried}"' in recalls
+    assert f'/portal/batch/{kids[1]}"' not in recalls  # the grower kept that one
     assert "抽检霉变超标" in text(retail.get("/portal/"))
     assert "抽检霉变超标" not in text(as_(app, "carrier").get("/portal/"))
 

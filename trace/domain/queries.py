@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy import Select, case, exists, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
@@ -147,14 +147,16 @@ class PackRow:
 
 @dataclass(frozen=True)
 class RecallRow:
-    """A recall that reached a batch the party holds or handled."""
+    """One recall: the batch it was made on, and which of the viewer's batches it reached."""
 
     entry: int
-    lot_code: str
+    lot_code: str  # the recalled batch itself
     batch_id: int
     occurred_at: str
     reason: str
     party_name: str | None
+    affected: int  # batches it reached in all: the batch and everything made from it
+    reached: tuple[tuple[int, str], ...]  # (id, lot) of the viewer's batches it reached
 
 
 @dataclass(frozen=True)
@@ -314,10 +316,10 @@ def _can_view(s: Session, actor: Actor, batch: Batch) -> bool:
         return False
     # A batch is visible to the parties of its own journey and of every batch made from it.
     family = descendants(s, batch.id)
-    return bool(s.scalar(select(exists().where(or_(
-        and_(BatchEvent.batch_id.in_(family), BatchEvent.party_id == actor.party_id),
-        exists().where(Batch.id.in_(family), or_(Batch.custodian_id == actor.party_id,
-                                                   Batch.transit_to_id == actor.party_id)))))))
+    in_history = exists().where(BatchEvent.batch_id.in_(family), BatchEvent.party_id == actor.party_id)
+    holds_or_sent = exists().where(Batch.id.in_(family), or_(Batch.custodian_id == actor.party_id,
+                                                              Batch.transit_to_id == actor.party_id))
+    return bool(s.scalar(select(or_(in_history, holds_or_sent))))
 
 
 def _get_viewable(s: Session, actor: Actor, batch_id: object) -> Batch:
@@ -331,17 +333,24 @@ def _get_viewable(s: Session, actor: Actor, batch_id: object) -> Batch:
 
 
 def _recall_rows(s: Session, batches: Sequence[Batch]) -> list[RecallRow]:
-    bodies = _bodies(s, (b.recall_entry for b in batches if b.recall_entry is not None))
+    """The recalls that reached `batches`, one row per recall (newest first)."""
+    groups: dict[int, list[Batch]] = {}
+    for b in batches:
+        if b.recall_entry is not None:
+            groups.setdefault(b.recall_entry, []).append(b)
+    bodies = _bodies(s, groups)
     names = dict(s.execute(select(Party.id, Party.name)).all()) if bodies else {}
     out = []
-    for b in batches:
-        rec = bodies.get(b.recall_entry or -1)
+    for entry, group in groups.items():
+        rec = bodies.get(entry)
         if rec is None:
             continue
         ev = rec["event"]
-        out.append(RecallRow(b.recall_entry or 0, b.lot_code, b.id, ev.get("occurred_at", rec.get("recorded_at", "")),
-                             ev.get("reason", ""), names.get(rec.get("party"))))
-    return sorted(out, key=lambda r: (-r.entry, r.batch_id))
+        root = s.get(Batch, ev["batch"])
+        out.append(RecallRow(entry, root.lot_code if root else "", ev["batch"], ev.get("occurred_at", rec.get("recorded_at", "")),
+                             ev.get("reason", ""), names.get(rec.get("party")), len(ev.get("affected", [])),
+                             tuple((b.id, b.lot_code) for b in sorted(group, key=lambda b: b.id))))
+    return sorted(out, key=lambda r: -r.entry)
 
 
 # -- what a party may do (mirrors operations.py, which decides; the portal offers these) -----
@@ -398,7 +407,7 @@ def dashboard(engine: Engine, actor: Actor) -> Dashboard:
         rq = select(Batch).where(Batch.recalled.is_(True))
         if not regulator:
             rq = rq.where(Batch.id.in_(_involved(pid)))
-        recalls = _recall_rows(s, s.scalars(rq.order_by(Batch.recall_entry.desc(), Batch.id).limit(50)).all())
+        recalls = _recall_rows(s, s.scalars(rq.order_by(Batch.recall_entry.desc(), Batch.id).limit(200)).all())[:20]
         plots = [_plot_row(p, party.name) for p in s.scalars(select(Plot).where(Plot.party_id == pid).order_by(Plot.id))]
         failed = (_rows(s, _batch_select().where(Batch.inspection == "failed", Batch.status == "active")
                         .order_by(Batch.id.desc()).limit(50)) if regulator else [])
