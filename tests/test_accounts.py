@@ -329,3 +329,10 @@ def test_cli_from_the_project_root_as_other_tools_run_it(db_url, tmp_path, svc, 
     assert run("plots", "add", "--party", grower, "--township", "香山乡", "--village", "南长滩村", "--area-mu", "8").isdigit()
     run("users", "add", "--party", party, "--username", "packer", stdin=GOOD + "\n")
     assert accounts.authenticate(svc.engine, "packer", GOOD).role == "processor"
+
+
+def test_a_slowly_filled_form_outlives_the_default_token_hour(app) -> None:  # type: ignore[no-untyped-def]
+    """Sessions last a working day; a form's CSRF token as long as its session, not one hour."""
+    assert app.config["PERMANENT_SESSION_LIFETIME"] == timedelta(hours=12)
+    assert app.config["WTF_CSRF_TIME_LIMIT"] == 12 * 3600
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"

@@ -250,3 +250,52 @@ def test_anonymous_gets_the_login_page(client, svc, world, snapshot) -> None:  #
     r = portal.post(f"/portal/batch/{world['plot']}/grade", {"grade": "一级"})
     assert r.status_code == 302 and "/login" in r.headers["Location"]
     assert snapshot() == before
+
+
+STATES = ("fresh", "failed_inspection", "in_transit", "recalled", "used_up", "all_packed", "black_listed")
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_offered_forms_are_exactly_what_the_domain_accepts(state: str, svc, tr, world, client, snapshot, subtests) -> None:  # type: ignore[no-untyped-def]
+    """In every state a batch can be in, the page offers a form if and only if the domain then
+    accepts it: an offered form that fails, or a refused action the page offered, is a bug."""
+    from tests.conftest import t
+
+    A = world["actors"]
+    batches = []
+    for _ in range(len(BATCH_ACTIONS) + 1):
+        b = tr.register_harvest(A["grower"], plot_id=world["plot"], product_id="nanchangtan-soft-pear",
+                                quantity_g=100_000, occurred_at=t(9, 20))
+        if state == "failed_inspection":
+            tr.inspect(A["bureau"], b.id, lab="检测站", report_no="R1", passed=False, occurred_at=t(9, 21))
+        elif state == "in_transit":
+            tr.ship(A["grower"], b.id, to_party=world["processor"], occurred_at=t(9, 21))
+        elif state == "recalled":
+            tr.recall(A["bureau"], b.id, reason="霉变", occurred_at=t(9, 21))
+        elif state == "used_up":
+            tr.split(A["grower"], b.id, [100_000], occurred_at=t(9, 21))
+        elif state == "all_packed":
+            tr.pack(A["grower"], b.id, count=4, net_g=25_000, occurred_at=t(9, 21))
+        batches.append(b.id)
+    if state == "black_listed":
+        tr.set_credit(A["bureau"], world["grower"], "black", "伪造产地证明")
+    sc = type("S", (), {"ids": world, "split_entries": {b: entry_of(svc, b, "harvest") for b in batches}})()
+    add_user(svc, world["grower"], "grower")
+    portal = Portal(client)
+    portal.login("grower")
+    for i, action in enumerate(BATCH_ACTIONS):
+        batch, partner = batches[i], batches[-1]
+        with subtests.test(msg=f"{state}: {action}"):
+            offered = action in _offered(text(portal.get(f"/portal/batch/{batch}")))
+            data = payload(action, sc, batch, "grower", partner)
+            if action == "sell" and state == "all_packed":
+                data = {"packages": "1"}
+            before, size = snapshot(), log_size(svc)
+            r = portal.act(batch, action, data)
+            accepted = r.status_code == 302
+            assert accepted == offered, (f"{state}: {action} is {'offered' if offered else 'not offered'} but the domain "
+                                         f"{'accepted' if accepted else 'refused'} it: {text(r)[:800]}")
+            if accepted:
+                assert log_size(svc) == size + 1
+            else:
+                assert snapshot() == before and 'role="alert"' in text(r)

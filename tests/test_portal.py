@@ -212,8 +212,10 @@ def test_pack_then_download_labels_as_pdf_and_png(app, svc, tr, world, logins, h
         assert r.status_code == 200 and r.mimetype == "application/pdf"
         assert r.data.startswith(b"%PDF-") and r.data.rstrip().endswith(b"%%EOF")
         assert len(re.findall(rb"/Type\s*/Page\b", r.data)) == pages
-        assert "attachment" in r.headers["Content-Disposition"]
-    listing = text(grower.get(f"/portal/batch/{batch.id}/labels?entry={entry}"))
+        assert "attachment" in r.headers["Content-Disposition"] and r.headers["Cache-Control"] == "private, no-store"
+    r = grower.get(f"/portal/batch/{batch.id}/labels?entry={entry}")
+    assert r.headers["Cache-Control"] == "private, no-store"
+    listing = text(r)
     with read_session(svc.engine) as s:
         rows = s.execute(
             PackageSecret.__table__.select().join(Package.__table__, Package.id == PackageSecret.package_id)

@@ -44,6 +44,8 @@ def _login_config(app: Flask) -> None:
         app.config["SESSION_COOKIE_SECURE"] = True
     app.config.setdefault("TRACE_SESSION_HOURS", 12)
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=int(app.config["TRACE_SESSION_HOURS"]))
+    # A form filled in slowly in an orchard must not expire before the session does (default: 1 h).
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", int(app.config["TRACE_SESSION_HOURS"]) * 3600)
     login_manager.login_view = "auth.login"
     login_manager.login_message = lazy_gettext("Please log in to use the portal.")
     login_manager.login_message_category = "info"

@@ -2,6 +2,7 @@
 password hash, so changing the password ends every other session of that user."""
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -17,6 +18,7 @@ from trace.domain.errors import DomainError
 from trace.extensions import login_manager
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
 
 
 class SessionUser(UserMixin):
@@ -84,10 +86,13 @@ def login() -> ResponseReturnValue:
         except DomainError as exc:
             errors[exc.field or "password"] = message(exc)
             status = exc.status
+            # For the operator: repeated failures from one address are a guessing attack.
+            log.warning("login refused for %r from %s: %s", username, request.remote_addr, exc.en)
         else:
             _fresh_session()
             login_user(SessionUser(account))
             session.permanent = True
+            log.info("login %s (%s) from %s", account.username, account.role, request.remote_addr)
             return redirect(nxt or url_for("portal.dashboard"))
     return render_template("auth/login.html", errors=errors, username=username, next=nxt,
                            max_failures=accounts.MAX_FAILURES, lock_minutes=accounts.LOCK_MINUTES), status

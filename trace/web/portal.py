@@ -486,6 +486,10 @@ def _correct(f: Form, a: Actor, bid: int) -> tuple[str, str | None]:
 # -- labels ----------------------------------------------------------------------------------
 
 
+# Serials are secrets: pages and files that carry them stay out of every cache.
+NO_STORE = {"Cache-Control": "private, no-store"}
+
+
 def package_url(gtin: str | None, lot: str, serial: str) -> str:
     """The URL in a package's QR code (GS1 Digital Link with a GTIN, else /p/{serial})."""
     return consumer.package_url(current_app.config["TRACE_PUBLIC_URL"], serial, gtin, lot)
@@ -515,8 +519,9 @@ def label_list(batch_id: int) -> ResponseReturnValue:
     rows = _labels_or_refuse(batch_id, pack_entry=request.args.get("entry", ""))
     if not isinstance(rows, list):
         return rows
-    return render_template("portal/labels.html", batch_id=batch_id, entry=request.args.get("entry"), rows=rows,
+    page = render_template("portal/labels.html", batch_id=batch_id, entry=request.args.get("entry"), rows=rows,
                            urls={r.package_id: package_url(r.gtin, r.lot_code, r.serial) for r in rows})
+    return page, 200, NO_STORE
 
 
 @bp.get("/batch/<int:batch_id>/labels.pdf")
@@ -533,7 +538,9 @@ def labels_pdf(batch_id: int) -> ResponseReturnValue:
         labels.write_label_sheets_pdf(_label_infos(rows), out)
     out.seek(0)
     name = f"labels-{rows[0].lot_code}-{request.args.get('entry')}-{layout}.pdf"
-    return send_file(out, mimetype="application/pdf", as_attachment=True, download_name=name)
+    resp = send_file(out, mimetype="application/pdf", as_attachment=True, download_name=name)
+    resp.headers.update(NO_STORE)
+    return resp
 
 
 @bp.get("/batch/<int:batch_id>/labels/<int:package_id>.png")
@@ -546,8 +553,7 @@ def label_png(batch_id: int, package_id: int) -> ResponseReturnValue:
         return rows
     png = labels.label_png(_label_infos(rows)[0])
     return Response(png, mimetype="image/png", headers={
-        "Content-Disposition": f'attachment; filename="label-{rows[0].lot_code}-{package_id}.png"',
-        "Cache-Control": "private, no-store"})
+        "Content-Disposition": f'attachment; filename="label-{rows[0].lot_code}-{package_id}.png"', **NO_STORE})
 
 
 # -- plots, parties, users --------------------------------------------------------------------
