@@ -29,8 +29,8 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     babel.init_app(app, locale_selector=select_locale)
+    _login_config(app)  # first, so that its CSRF token lifetime is not Flask-WTF's default
     csrf.init_app(app)
-    _login_config(app)
     login_manager.init_app(app)
     app.jinja_env.globals["current_lang"] = lambda: select_locale() if request else "zh"
 
