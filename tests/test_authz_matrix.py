@@ -225,8 +225,6 @@ def test_grower_cannot_act_for_another_grower(svc, tr, world, client, snapshot) 
     assert snapshot() == before
 
 
-@pytest.mark.xfail(strict=True, reason="operations.set_credit lets an administrator set credit status "
-                   "(_regulator_or_admin); the issue says only regulators set credit status")
 def test_admin_cannot_set_credit(svc, tr, world, client, snapshot) -> None:  # type: ignore[no-untyped-def]
     add_user(svc, None, "admin", is_admin=True)
     portal = Portal(client)

@@ -112,6 +112,20 @@ def grams(value: object, field_: str = "quantity_g", *, allow_zero: bool = False
     return value
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in every engine
+
+
+def ident(value: object, field_: str, zh: str) -> int:
+    """An id from user input: a positive integer in range, else a clear error (never a driver error)."""
+    s = str(value).strip() if value is not None else ""
+    if not s.isdigit() or not s.isascii():
+        raise InvalidInput(f"{zh}编号必须是正整数。", f"{field_.replace('_', ' ').capitalize()} must be a positive whole number.", field_)
+    n = int(s)
+    if not 1 <= n <= MAX_ID:
+        raise NotFound(f"{zh}不存在。", f"{field_.replace('_', ' ').capitalize()} {s[:20]} does not exist.", field_)
+    return n
+
+
 def when(value: datetime | str | None, now: datetime, field_: str = "occurred_at") -> datetime:
     """An event time: aware, not in the future."""
     if value is None or value == "":
@@ -124,6 +138,8 @@ def when(value: datetime | str | None, now: datetime, field_: str = "occurred_at
                                "The time is not valid; use e.g. 2026-09-20T08:00+08:00.", field_) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=CHINA)  # people here type Beijing time
+    if value.year < 2000:
+        raise InvalidInput("时间不合理：年份应在 2000 年以后。", "The time is implausible: the year must be 2000 or later.", field_)
     if value > now + CLOCK_SKEW:
         raise RuleViolation("事件时间不能晚于现在。", "The event time cannot be in the future.", field_)
     return value
@@ -160,10 +176,7 @@ class Trace:
 
     @staticmethod
     def _batch(s: Session, batch_id: object) -> Batch:
-        try:
-            bid = int(str(batch_id))
-        except ValueError:
-            raise InvalidInput("批次编号无效。", "Batch id must be a number.", "batch") from None
+        bid = ident(batch_id, "batch", "批次")
         batch = s.get(Batch, bid)
         if batch is None:
             raise NotFound("批次不存在。", f"Batch {bid} does not exist.", "batch")
@@ -202,12 +215,15 @@ class Trace:
         return t
 
     @staticmethod
-    def _regulator_or_admin(s: Session, actor: Actor) -> None:
-        if actor.is_admin:
-            return
+    def _regulator(s: Session, actor: Actor) -> None:
         party = s.get(Party, actor.party_id) if actor.party_id else None
         if party is None or party.kind != PartyKind.REGULATOR:
             raise Forbidden("只有市场监管部门可以进行此操作。", "Only the market supervision bureau may do this.")
+
+    @classmethod
+    def _regulator_or_admin(cls, s: Session, actor: Actor) -> None:
+        if not actor.is_admin:
+            cls._regulator(s, actor)
 
     def _new_lot(self, tx: Tx, batch_id: int, product: Product, season: int) -> dict[str, Any]:
         lot = lot_code(product.lot_prefix, season, batch_id)
@@ -276,8 +292,8 @@ class Trace:
             raise InvalidInput("信用状态无效。", "Status must be normal, red or black.", "status")
         why = text(reason, "reason", "原因", max_len=500)
         with self.transaction(actor) as tx:
-            self._regulator_or_admin(tx.session, actor)
-            party = tx.session.get(Party, party_id)
+            self._regulator(tx.session, actor)  # the credit list is the bureau's alone, not the operator's
+            party = tx.session.get(Party, ident(party_id, "party", "单位"))
             if party is None:
                 raise NotFound("单位不存在。", f"Party {party_id} does not exist.", "party")
             return tx.record({"type": "party.credit", "party_id": party.id, "status": status, "reason": why})
@@ -292,7 +308,7 @@ class Trace:
         lon_m = parse_micro(lon, "lon", -180, 180)
         with self.transaction(actor) as tx:
             s = tx.session
-            owner = s.get(Party, party_id)
+            owner = s.get(Party, ident(party_id, "party", "单位"))
             if owner is None:
                 raise NotFound("单位不存在。", f"Party {party_id} does not exist.", "party")
             if owner.kind != PartyKind.GROWER:
@@ -318,12 +334,12 @@ class Trace:
             if party.kind != PartyKind.GROWER:
                 raise Forbidden("只有种植户或合作社可以登记采收。", "Only growers and cooperatives register harvests.")
             self._not_black(party, "登记采收", "register harvests")
-            plot = s.get(Plot, plot_id)
+            plot = s.get(Plot, ident(plot_id, "plot", "地块"))
             if plot is None:
                 raise NotFound("地块不存在。", f"Plot {plot_id} does not exist.", "plot")
             if plot.party_id != party.id:
                 raise Forbidden("这不是本单位的地块。", "This plot does not belong to your party.", "plot")
-            product = s.get(Product, product_id)
+            product = s.get(Product, str(product_id)[:40])
             if product is None:
                 raise NotFound("产品不存在。", f"Product {product_id} does not exist.", "product")
             t = when(occurred_at, tx.now)
@@ -499,10 +515,7 @@ class Trace:
             batch = self._batch(s, batch_id)
             party = self._custody(s, actor, batch)
             self._not_held(batch)
-            try:
-                target = s.get(Party, int(str(to_party)))
-            except ValueError:
-                target = None
+            target = s.get(Party, ident(to_party, "to_party", "收货单位"))
             if target is None:
                 raise NotFound("收货单位不存在。", "The receiving party does not exist.", "to_party")
             if target.id == party.id:
@@ -534,7 +547,7 @@ class Trace:
             self._not_held(batch)
             q = select(Package.id).where(Package.batch_id == batch.id, Package.status == "packed")
             unsold = set(s.scalars(q))
-            ids = sorted(unsold) if package_ids is None and not loose else sorted({int(i) for i in package_ids or []})
+            ids = sorted(unsold) if package_ids is None and not loose else sorted({ident(i, "packages", "包装") for i in package_ids or []})
             if set(ids) - unsold:
                 raise RuleViolation("有的包装不属于该批次或已售出。", "Some packages are not unsold packages of this batch.", "packages")
             if loose > batch.loose_g:
@@ -571,7 +584,7 @@ class Trace:
             s = tx.session
             batch = self._batch(s, batch_id)
             party = self._party(s, actor)
-            ev = s.get(BatchEvent, (batch.id, int(target)))
+            ev = s.get(BatchEvent, (batch.id, ident(target, "target", "记录")))
             if ev is None:
                 raise NotFound("该批次没有这条记录。", f"Entry {target} is not in batch {batch.lot_code}'s history.", "target")
             if party.kind != PartyKind.REGULATOR and ev.party_id != party.id:
