@@ -92,8 +92,7 @@ def test_forged_checkpoint_signature_is_caught(runner, tr, world, harvest, svc) 
 def test_changed_state_value_is_named(runner, tr, world, harvest, svc) -> None:
     b, kids = _journey(tr, world, harvest)
     with read_session(svc.engine) as s:
-        rp = projection.replay(svc.ledger.iter_entries(s))
-        blame = rp.blame("batches", (kids[1].id,))
+        blame = projection.replay(svc.ledger.iter_entries(s), watch=("batches", (kids[1].id,))).watched_entry
     assert blame is not None
     with write_session(svc.engine) as s:
         s.execute(text("UPDATE batches SET quantity_g = quantity_g + 1000 WHERE id = :i"), {"i": kids[1].id})

@@ -37,12 +37,12 @@ def verify_all(stream=sys.stdout) -> tuple[int, bytes, float, float]:  # type: i
         count, root = svc.ledger.verify_integrity(s, svc.signer.vkey)
         svc.ledger.verify_nodes(s)
         t1 = time.perf_counter()
-        rp = projection.replay(svc.ledger.iter_entries(s))
-        diff = projection.compare(s, rp)
+        diff = projection.compare(s, projection.replay(svc.ledger.iter_entries(s)))
         t2 = time.perf_counter()
         if diff is not None:
-            index, message = diff
-            raise VerifyError(index, f"the state tables differ from the log: {message}")
+            # Replay once more, watching that row, to name the last entry that wrote it.
+            blame = projection.replay(svc.ledger.iter_entries(s), watch=(diff.table, diff.key)).watched_entry
+            raise VerifyError(blame, f"the state tables differ from the log: {diff.message}")
     return count, root, t1 - t0, t2 - t1
 
 

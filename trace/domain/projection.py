@@ -7,17 +7,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, create_engine, delete, inspect, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from trace.migrations import upgrade
 from trace.domain.batches import Batch, BatchEvent, BatchLink, Package, PackageSecret
 from trace.domain.catalogue import Product, ProductArea
 from trace.domain.codes import serial_hash
 from trace.domain.parties import Party, Plot
+from trace.migrations import upgrade
 
 Record = dict[str, Any]
 # The tables rebuilt from the log, in dependency order.
@@ -228,35 +229,43 @@ def apply(session: Session, index: int, record: Record) -> None:
 
 
 class Replay:
-    """A projection rebuilt from the log in a fresh in-memory database, remembering for each
-    row the last entry that wrote it, so that a difference can be blamed on an entry."""
+    """A projection rebuilt from the log in a fresh in-memory database. With `watch` set to
+    (table, primary key), it also notes the last entry that wrote that row, to blame it."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch: tuple[str, tuple[Any, ...]] | None = None) -> None:
         # A scratch database built by the same migrations as the real one (no create_all).
         engine = create_engine("sqlite://", poolclass=StaticPool)
         with engine.begin() as conn:
             upgrade(connection=conn)
         self.session = Session(engine, autoflush=False)
-        self.last_entry: dict[tuple[str, tuple[Any, ...]], int] = {}
-
-    def blame(self, table: str, key: tuple[Any, ...]) -> int | None:
-        """The last entry that wrote row `key` of `table`, if the log wrote it."""
-        return self.last_entry.get((table, key))
+        self.watch = watch
+        self.watched_entry: int | None = None
 
 
-def replay(entries: Iterable[tuple[int, bytes]]) -> Replay:
+def replay(entries: Iterable[tuple[int, bytes]], watch: tuple[str, tuple[Any, ...]] | None = None) -> Replay:
     """Rebuild the projection from entry bytes in a fresh in-memory database."""
-    rp = Replay()
+    rp = Replay(watch)
     session = rp.session
     for n, (index, body) in enumerate(entries, 1):
         apply(session, index, json.loads(body))
-        for obj in (*session.new, *session.dirty):
-            rp.last_entry[(obj.__table__.name, tuple(inspect(obj).identity or _pk(obj)))] = index
+        if watch is not None:
+            for obj in (*session.new, *session.dirty):
+                if (obj.__table__.name, tuple(inspect(obj).identity or _pk(obj))) == watch:
+                    rp.watched_entry = index
         session.flush()
         if n % 2000 == 0:
             session.expunge_all()  # bounded memory on long logs
     session.commit()
     return rp
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The first row where the state tables and the log disagree."""
+
+    table: str
+    key: tuple[Any, ...]
+    message: str
 
 
 def _pk(obj: Any) -> tuple[Any, ...]:
@@ -274,9 +283,8 @@ def _rows(session: Session, table: Table) -> Generator[tuple[Any, ...], None, No
         result.close()
 
 
-def compare(live: Session, rp: Replay) -> tuple[int | None, str] | None:
-    """Compare the live state tables with a rebuilt projection. The first difference, as
-    (entry to blame or None, description), or None when they agree."""
+def compare(live: Session, rp: Replay) -> Difference | None:
+    """Compare the live state tables with a rebuilt projection: the first difference, or None."""
     for table in PROJECTED:
         cols = [c.name for c in table.columns]
         npk = [i for i, c in enumerate(table.columns) if c.primary_key]
@@ -290,13 +298,13 @@ def compare(live: Session, rp: Replay) -> tuple[int | None, str] | None:
                     row = rb if rb is not None else ra
                     assert row is not None
                     key = tuple(row[i] for i in npk)
-                    return rp.blame(table.name, key), _describe(table.name, cols, ra, rb)
+                    return Difference(table.name, key, _describe(table.name, cols, ra, rb))
     # Every printed serial must hash to the serial hash the log recorded for its package.
     result = live.execute(select(PackageSecret.package_id, PackageSecret.serial, Package.serial_hash)
                           .join(Package, Package.id == PackageSecret.package_id))
     for pid, serial, digest in result:
         if serial_hash(serial) != digest:
-            return rp.blame("packages", (pid,)), f"package {pid}: its serial does not hash to the serial hash in the log"
+            return Difference("packages", (pid,), f"package {pid}: its serial does not hash to the serial hash in the log")
     return None
 
 
