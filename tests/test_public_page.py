@@ -480,3 +480,28 @@ def test_other_public_pages(client, tr, world) -> None:
     assert "12315" in page and "ABC" in page
     with read_session(client.application.extensions["trace"].engine) as s:
         assert s.scalar(select(Batch.recalled).where(Batch.lot_code == j["lot"])) is False
+
+
+def test_concurrent_scans_are_all_counted(app, tr, world, svc) -> None:
+    import threading
+
+    j = apple_journey(tr, world)
+    errors: list[BaseException] = []
+
+    def scan(n: int) -> None:
+        c = app.test_client()
+        try:
+            for _ in range(10):
+                assert c.get(dl(j), environ_base={"REMOTE_ADDR": f"10.{n}.0.1"}).status_code == 200
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=scan, args=(n,)) for n in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert not errors, errors
+    with read_session(svc.engine) as s:
+        row = s.get(PackageScan, j["packages"][0].id)
+    assert row.count == 80 and row.clients_after_sale == 8

@@ -248,7 +248,9 @@ class ScanCounter:
       the other processes) instead of SQLite's busy handler, which sleeps 1, 2, 5, 10 ... ms and
       so turns contention into a long latency tail;
     * the statement is compiled once and run on the DBAPI connection.
-    PostgreSQL shares the app's engine and relaxes synchronous_commit for the counting transaction.
+    On PostgreSQL the counter has connections of its own in autocommit with synchronous_commit
+    off: the upsert is its own transaction, one round trip, and a crash can lose the last scans
+    (never half of one); the log's transactions keep synchronous commits.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -261,6 +263,13 @@ class ScanCounter:
             event.listen(self.engine, "connect", _normal_sync)
             self._lock_fd = os.open(engine.url.database + "-scans.lock", os.O_RDWR | os.O_CREAT, 0o600)
             weakref.finalize(self, _close, self.engine, self._lock_fd)
+        elif not self.sqlite:
+            self.engine = make_engine(engine.url.render_as_string(hide_password=False))
+            event.listen(self.engine, "connect", _autocommit_async)
+            weakref.finalize(self, self.engine.dispose)
+        if self.engine is not engine:  # its connections go when the app's do
+            counter = self.engine
+            event.listen(engine, "engine_disposed", lambda _e: counter.dispose())
         compiled = _UPSERTS[engine.dialect.name].compile(dialect=engine.dialect)
         self.sql = str(compiled)
         self.order = compiled.positiontup if compiled.positional else None
@@ -273,49 +282,54 @@ class ScanCounter:
         values = {**self.base, "package_id": package_id, "now": utc.strftime(_SQLITE_TIME) if self.sqlite else utc,
                   "entry": entry, "pattern": f"%{entry}%", "entry_len": len(entry), "tail": f"{mark},"}
         params = [values[k] for k in self.order] if self.order is not None else values
-        if self.sqlite:
-            with self._thread_lock:
-                if self._lock_fd is not None:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-                try:
-                    row = self._run(params)
-                finally:
+        conn = self.engine.raw_connection()  # checked out before queueing: the lock covers only the write
+        try:
+            if self.sqlite:
+                with self._thread_lock:
                     if self._lock_fd is not None:
-                        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        else:
-            row = self._run(params)
+                        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                    try:
+                        row = self._run(conn, params)
+                    finally:
+                        if self._lock_fd is not None:
+                            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            else:
+                row = self._run(conn, params)
+        finally:
+            conn.close()  # back to the pool
         count, first_at, clients, sold, size = row
         if isinstance(first_at, str):
             first_at = datetime.fromisoformat(first_at)
         return {"count": int(count), "first_at": _aware(first_at), "clients_after_sale": int(clients),
                 "sold": bool(sold), "size": size}
 
-    def _run(self, params: Any) -> tuple[Any, ...]:
-        conn = self.engine.raw_connection()
+    def _run(self, conn: Any, params: Any) -> tuple[Any, ...]:
+        cur = conn.cursor()
         try:
-            cur = conn.cursor()
             if self.sqlite:
                 cur.execute("BEGIN IMMEDIATE")  # the write lock first, as every writer here does
-            else:
-                cur.execute("SET LOCAL synchronous_commit TO OFF")  # a counter, not the log
-            cur.execute(self.sql, params)
+            cur.execute(self.sql, params)  # on PostgreSQL, in autocommit: its own transaction
             row = tuple(cur.fetchone())
             if self.sqlite:
                 cur.execute("COMMIT")
-            else:
-                conn.commit()
-            cur.close()
             return row
         except BaseException:
             conn.rollback()
             raise
         finally:
-            conn.close()  # back to the pool
+            cur.close()
 
 
 def _normal_sync(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _autocommit_async(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_conn.autocommit = True
+    cur = dbapi_conn.cursor()
+    cur.execute("SET synchronous_commit TO OFF")
     cur.close()
 
 

@@ -57,7 +57,7 @@ DEFAULTS = {
     "TRACE_COPY_CLIENTS": 5,  # distinct clients after sale from which a code counts as copied
     "TRACE_LOOKUP_LIMIT": DEFAULT_LOOKUP_LIMIT,
     "TRACE_MISS_LIMIT": DEFAULT_MISS_LIMIT,
-    "TRACE_PUBLIC_CACHE": 2048,  # journeys (and rendered pages) kept per process
+    "TRACE_PUBLIC_CACHE": 1024,  # journeys (and rendered pages) kept per process
     "TRACE_PROXY_HOPS": 0,
     "TRACE_REPORT_URL": "https://www.12315.cn/",
     "TRACE_REPORT_PHONE": "12315",
@@ -132,19 +132,16 @@ def _wants() -> str:
     """html, json or linkset: ?linkType=linkset|all, else the Accept header (HTML by default)."""
     if request.args.get("linkType") in ("linkset", "all"):
         return "linkset"
+    accept = request.headers.get("Accept", "")
+    if not accept or accept.startswith("text/html"):  # phones' browsers, and the quick answer
+        return "html"
     best = request.accept_mimetypes.best_match(["text/html", "application/json", LINKSET], default="text/html")
     return {"application/json": "json", LINKSET: "linkset"}.get(best, "html")
 
 
-def _page(body: str | Response, status: int = 200, extra: dict[str, str] | None = None) -> Response:
-    resp = body if isinstance(body, Response) else Response(body, status=status, mimetype="text/html")
-    resp.status_code = status
-    resp.headers.update(PAGE_HEADERS)
-    resp.headers["Cache-Control"] = "no-store"
-    resp.vary.add("Accept")
-    if extra:
-        resp.headers.update(extra)
-    return resp
+def _page(body: str, status: int = 200, extra: dict[str, str] | None = None) -> Response:
+    headers = {**PAGE_HEADERS, "Cache-Control": "no-store", "Vary": "Accept", **(extra or {})}
+    return Response(body, status=status, mimetype="text/html", headers=headers)
 
 
 def _json(data: Any, status: int = 200, mimetype: str = "application/json", cache: str = "no-store") -> Response:
@@ -327,22 +324,21 @@ def scan_line(scans: dict[str, Any] | None) -> str:
     if not scans:
         return ""
     if scans["count"] <= 1:
-        text = _translated("This is the first check of this code.")
-    else:
-        text = _translated("This code has been checked %(n)s times, first on %(date)s.") % {
-            "n": scans["count"], "date": pub_date(scans["first_at"])}
-    return str(Markup('<p class="scans">') + escape(text) + Markup("</p>"))
+        return _translated('<p class="scans">', "This is the first check of this code.")
+    # An integer and a date: nothing to escape in what goes into the escaped translation.
+    return _translated('<p class="scans">', "This code has been checked %(n)s times, first on %(date)s.") % {
+        "n": int(scans["count"]), "date": pub_date(scans["first_at"])}
 
 
-def _translated(msgid: str) -> str:
-    """The current language's translation of a constant message, remembered per app (gettext
-    through Flask-Babel costs more than the rest of a cached page)."""
+def _translated(tag: str, msgid: str) -> str:
+    """`tag` + the escaped translation of a constant message + its closing tag, remembered per
+    app and language: gettext through Flask-Babel costs more than the rest of a cached page."""
     memo = current_app.extensions.setdefault("trace_public_msgs", {})
-    key = (_lang(), msgid)
-    text = memo.get(key)
-    if text is None:
-        text = memo[key] = _(msgid)
-    return text
+    key = (_lang(), tag, msgid)
+    html = memo.get(key)
+    if html is None:
+        html = memo[key] = tag + str(escape(_(msgid))) + "</" + tag[1:tag.index(" ")] + ">"
+    return html
 
 
 def _malformed() -> Response:
