@@ -42,6 +42,7 @@ def test_demo_package_page_on_a_phone(app, svc, live_server, browser, request) -
     browser.find_element("link text", "English").click()
     status = browser.find_element("id", "status")
     assert "Genuine product" in status.text
+    assert "This is the first check of this code." in status.text  # the switch showed the counter, counted nothing
     assert "Shapotou apple" in browser.find_element("id", "product").text
     assert "Harvest" in browser.find_element("id", "journey").text
     assert browser.execute_script("return document.documentElement.lang") == "en"

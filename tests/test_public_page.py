@@ -211,7 +211,8 @@ def test_scans_are_counted_with_the_first_time_and_nothing_identifying(client, t
     j = apple_journey(tr, world)
     url = dl(j, 1)  # an unsold package
     assert "这是该码的首次查询" in text_of(client.get(url))
-    client.get(url + "?lang=en")  # switching language is not another scan
+    # switching language is not another scan, but shows the counter
+    assert "This is the first check of this code." in text_of(client.get(url + "?lang=en"))
     client.head(url)  # nor is a HEAD
     page = text_of(client.get(url))
     assert re.search(r"This code has been checked 2 times, first on \d{4}-\d\d-\d\d", page), page  # English now

@@ -139,3 +139,11 @@ def test_every_public_string_has_chinese_with_the_same_placeholders() -> None:
     for msgid in wanted:
         assert sorted(re.findall(r"%\(\w+\)s", msgid)) == sorted(re.findall(r"%\(\w+\)s", catalog[msgid])), msgid
         assert re.search(r"[\u4e00-\u9fff]", catalog[msgid]) or msgid in ("English",), msgid
+
+
+def test_browser_harness_fails_rather_than_skips_without_chromium() -> None:
+    from tests.browser import _require
+
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y chromium chromium-driver"):
+        _require("/nonexistent/chromium", "chromium")
+    _require("/bin/sh", "chromium")  # present: no failure

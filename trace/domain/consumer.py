@@ -407,6 +407,17 @@ class ConsumerView:
             self._counter = ScanCounter(self.engine)
         return self._counter.count(package_id, mark=mark, now=now)
 
+    def peek_scans(self, package_id: int) -> dict[str, Any] | None:
+        """The scan counter as it stands, counting nothing (a language switch is not a scan)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(PackageScan.count, PackageScan.first_at, PackageScan.clients_after_sale, Package.status)
+                .join(Package, Package.id == PackageScan.package_id).where(PackageScan.package_id == package_id)
+            ).one_or_none()
+        if row is None:
+            return None
+        return {"count": int(row[0]), "first_at": _aware(row[1]), "clients_after_sale": int(row[2]), "sold": row[3] == "sold"}
+
     def package_ref(self, serial: str, *, fresh: bool = False) -> PackageRef | None:
         """The package of a serial, remembered per serial (a package never changes lot). The
         remembered checkpoint size tells whether it is current: a scan's upsert returns the

@@ -274,6 +274,9 @@ def _package(raw_serial: str, raw_gtin: str | None = None, raw_lot: str | None =
                 return _unknown(fmt, serial)
             assert ref is not None
         scans = consumer.scan_summary(raw, copy_threshold=int(_conf("TRACE_COPY_CLIENTS")))
+    elif fmt in ("html", "json") and request.method == "GET":  # show the counter, count nothing
+        raw = v.peek_scans(ref.package_id)
+        scans = consumer.scan_summary(raw, copy_threshold=int(_conf("TRACE_COPY_CLIENTS"))) if raw else None
     facts = v.package_facts(ref)
     if fmt == "linkset":
         return _json(linkset(ref, facts, _status(facts, None)), mimetype=LINKSET, cache="public, max-age=60")
