@@ -17,10 +17,11 @@ from trace.ledger.note import (
     verify_note,
 )
 
-TLOG = Path(__file__).resolve().parents[2] / "shared" / "standards" / "tlog"
+# A copy of ../shared/standards/tlog (sources and licences in its SOURCES.md), so a clone alone can run the tests.
+TLOG = Path(__file__).resolve().parent / "vectors" / "tlog"
 if not (TLOG / "SOURCES.md").is_file():
     raise RuntimeError(
-        f"test vectors not found at {TLOG}: the shared/ checkout must sit beside the repo "
+        f"test vectors not found at {TLOG}: restore tests/vectors/ from ../shared/standards "
         "(../shared/standards/tlog)"
     )
 SUMDB = TLOG / "x-mod-sumdb-note"
