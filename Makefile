@@ -24,7 +24,9 @@ db: setup
 	$(BIN)/flask --app trace demo --if-empty
 
 run: db
-	@echo "Serving on http://$(HOST):$(PORT)/  (public log: http://$(HOST):$(PORT)/log/checkpoint)"
+	@echo "Demo packages a consumer might scan:"
+	@TRACE_PUBLIC_URL=http://$(HOST):$(PORT) $(BIN)/flask --app trace packages --limit 3
+	@echo "Serving on http://$(HOST):$(PORT)/  portal: http://$(HOST):$(PORT)/login  public log: http://$(HOST):$(PORT)/log/checkpoint"
 	$(BIN)/gunicorn --chdir $(CURDIR) --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - 'trace:create_app()'
 
 test: setup

@@ -24,3 +24,13 @@ def test_stdlib_trace_would_shadow_without_root_first() -> None:
     finally:
         sys.path[:] = saved_path
         sys.modules["trace"] = saved_mod
+
+
+def test_trace_settings_come_from_the_environment(monkeypatch) -> None:
+    from trace import create_app
+
+    monkeypatch.setenv("TRACE_COPY_CLIENTS", "7")
+    monkeypatch.setenv("TRACE_REPORT_URL", "https://example.org/report")
+    app = create_app({"SECRET_KEY": "x"})
+    assert app.config["TRACE_COPY_CLIENTS"] == 7
+    assert app.config["TRACE_REPORT_URL"] == "https://example.org/report"

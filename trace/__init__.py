@@ -18,6 +18,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY_FILE=os.path.join(app.instance_path, "secret_key"),
         JSON_AS_ASCII=False,
     )
+    # Every other TRACE_* setting may come from the environment too (integers as integers).
+    for key, value in os.environ.items():
+        if key.startswith("TRACE_") and key not in app.config and not key.startswith("TRACE_TEST"):
+            app.config[key] = int(value) if value.isdigit() else value
     if test_config is not None:
         app.config.from_mapping(test_config)
     from trace import cli, cli_accounts, cli_labels, extensions, services
