@@ -10,8 +10,8 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.browser import browser, live_server, save_screenshot  # noqa: F401
@@ -33,7 +33,17 @@ def _click_and_load(driver: Any, element: Any) -> None:
     """Click something that loads a new page, and wait until the new page is there."""
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 20).until(EC.staleness_of(old))
+
+    def replaced(_d: Any) -> bool:
+        try:
+            old.is_enabled()
+            return False
+        except WebDriverException:
+            # Stale, or (Chromium mid-navigation) "node does not belong to the document":
+            # either way the old page is gone.
+            return True
+
+    WebDriverWait(driver, 20).until(replaced)
     WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
