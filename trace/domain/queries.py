@@ -574,6 +574,29 @@ def products(engine: Engine) -> list[ProductRow]:
                 for p in s.scalars(select(Product).order_by(Product.id))]
 
 
+@dataclass(frozen=True)
+class ProductDetail:
+    """A GI product with everything a regulator may change: area, months, ceiling, GTIN."""
+
+    id: str
+    name_zh: str
+    name_en: str
+    gi_ref: str
+    gtin: str | None
+    months: tuple[int, ...]
+    yield_g_per_mu: int
+    lot_prefix: str
+    area: tuple[tuple[str, str], ...]
+
+
+def product_details(engine: Engine) -> list[ProductDetail]:
+    """The whole GI catalogue with protected areas (public facts: anyone logged in may read it)."""
+    with Session(engine) as s:
+        return [ProductDetail(p.id, p.name_zh, p.name_en, p.gi_ref, p.gtin, tuple(p.months), p.yield_g_per_mu,
+                              p.lot_prefix, tuple((a.township, a.village) for a in p.area))
+                for p in s.scalars(select(Product).order_by(Product.id))]
+
+
 def plots(engine: Engine, actor: Actor) -> list[PlotRow]:
     """Plots the actor may register harvests from or manage: its own, or all for an administrator."""
     with read_session(engine) as s:

@@ -36,7 +36,7 @@ from trace.domain.operations import CHINA, Actor, Trace
 from trace.domain.parties import PartyKind
 from trace.extensions import LANGUAGES, login_manager
 from trace.web import auth
-from trace.web.forms import Form, FormErrors
+from trace.web.forms import Form, FormErrors, text_problem
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -77,9 +77,10 @@ SHOWN = {
     "plot": ("township", "village", "area_mu", "lat", "lon"), "plot_admin": ("party", "township", "village", "area_mu", "lat", "lon"),
     "party": ("kind", "name", "uscc", "township", "phone", "address"), "credit": ("status", "reason"),
     "user": ("party", "username", "password"), "reset": ("username", "new"),
+    "product": ("id", "name_zh", "name_en", "gi_ref", "gtin", "harvest_months", "yield_kg_per_mu", "lot_prefix", "area"),
 }
 # Where a domain error's field shows up on each form.
-FIELD_MAP = {"quantity_g": "quantity_kg", "input_g": "input_kg", "output_g": "output_kg", "net_g": "net_kg",
+FIELD_MAP = {"yield_g_per_mu": "yield_kg_per_mu", "quantity_g": "quantity_kg", "input_g": "input_kg", "output_g": "output_kg", "net_g": "net_kg",
              "loose_g": "loose_kg", "batch": "", "batches": "with", "changes": "field"}
 
 
@@ -654,6 +655,65 @@ def party_credit(party_id: int) -> ResponseReturnValue:
         return _parties_page(_errors(exc), "credit", status, credit_party=party_id)
     flash(_("Credit status recorded."), "success")
     return redirect(url_for(".parties"))
+
+
+@bp.route("/products", methods=["GET", "POST"])
+def products() -> ResponseReturnValue:
+    """The GI catalogue; regulators define a product or change its area, months or ceiling."""
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        f = Form(request.form)
+        name_zh = f.text("name_zh", "中文名称", "Chinese name", required=True, max_len=100)
+        name_en = f.text("name_en", "英文名称", "English name", required=True, max_len=100)
+        gi_ref = f.text("gi_ref", "登记证号", "Registration number", max_len=40)
+        ceiling = f.grams("yield_kg_per_mu", "每亩产量上限", "Yield ceiling per mu")
+        months = _months(f)
+        area = _area(f)
+        try:
+            f.check()
+            _trace().define_product(_actor(), id=f.raw("id").strip(), name_zh=name_zh, name_en=name_en, gi_ref=gi_ref,
+                                    gtin=f.raw("gtin").strip() or None, harvest_months=months, yield_g_per_mu=ceiling,
+                                    lot_prefix=f.raw("lot_prefix").strip().upper(), area=area)
+        except (FormErrors, DomainError) as exc:
+            if isinstance(exc, DomainError) and exc.status == 403:
+                return _refused(exc)
+            errors = _errors(exc)
+            status = exc.status if isinstance(exc, DomainError) else 400
+        else:
+            flash(_("Product %(name)s recorded in the log.", name=name_zh), "success")
+            return redirect(url_for(".products"))
+    return render_template("portal/products.html", products=queries.product_details(_engine()), errors=errors,
+                           values=request.form), status
+
+
+def _months(f: Form) -> list[int]:
+    raw = re.split(r"[\s,，、]+", _norm_digits(f.raw("harvest_months")).strip())
+    if not all(x.isdigit() for x in raw if x) or not any(raw):
+        f._fail(InvalidInput("采收月份应写成数字，如 9,10。", "Harvest months must be numbers such as 9,10.", "harvest_months"))
+        return []
+    return [int(x) for x in raw if x]
+
+
+def _area(f: Form) -> list[tuple[str, str]]:
+    """One place per line: 'township village', or 'township *' for the whole township."""
+    places = []
+    for n, line in enumerate(f.raw("area").splitlines(), 1):
+        parts = line.replace("\u3000", " ").split()
+        if not parts:
+            continue
+        if len(parts) != 2 or text_problem(line, "保护范围", "Protected area", "area"):
+            f._fail(InvalidInput(f"保护范围第 {n} 行应为“乡镇 村”或“乡镇 *”。",
+                                 f"Line {n} of the protected area must be 'township village' or 'township *'.", "area"))
+            return []
+        places.append((parts[0], parts[1]))
+    return places
+
+
+def _norm_digits(value: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", value)
 
 
 @bp.route("/users", methods=["GET", "POST"])
