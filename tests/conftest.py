@@ -181,6 +181,3 @@ def harvest(tr: Trace, world: dict[str, Any]) -> Callable[..., Any]:
                                    quantity_g=kg * 1000, occurred_at=when or t(9, 20))
     return make
 
-
-ActorMap = dict[str, Actor]
-Step = Callable[[], Iterator[None]]

@@ -6,10 +6,11 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from trace.db import write_session
+from trace.db import read_session, write_session
+from trace.domain.batches import Batch, Package
 from trace.domain.codes import USCC_CHARS, gtin_check_digit, uscc_check_char
 from trace.domain.operations import CHINA, SYSTEM, Actor, Trace
 from trace.domain.parties import User
@@ -121,16 +122,12 @@ def load(trace: Trace, seed: int = 2026) -> str:
         trace.receive(A(processor), bid, occurred_at=t + timedelta(hours=8))
         work = [bid]
         if product == "nanchangtan-jujube" and n % 2 == 0:
-            from trace.domain.batches import Batch
-            with write_session(trace.engine) as s:
-                qty = s.get_one(Batch, bid).quantity_g
+            qty = _quantity(trace, bid)
             dried = trace.process(A(processor), bid, input_g=qty // 2, output_g=qty // 2 * 38 // 100, form="dried",
                                   method="自然晾晒 sun-dried", occurred_at=t + timedelta(days=1))
             work.append(dried.id)
         elif n % 4 == 1:
-            with write_session(trace.engine) as s:
-                from trace.domain.batches import Batch
-                qty = s.get_one(Batch, bid).quantity_g
+            qty = _quantity(trace, bid)
             kids = trace.split(A(processor), bid, [qty // 2, qty // 3], occurred_at=t + timedelta(days=1))
             work = [k.id for k in kids]
         for w in work:
@@ -145,16 +142,14 @@ def load(trace: Trace, seed: int = 2026) -> str:
         trace.ship(A(cold), dest, to_party=retailer, vehicle=f"宁E·{rng.randrange(10000, 99999)}", occurred_at=t + timedelta(days=12))
         trace.receive(A(retailer), dest, occurred_at=t + timedelta(days=12, hours=4))
         if n % 3 != 2:
-            from trace.domain.batches import Package
-            with write_session(trace.engine) as s:
+            with read_session(trace.engine) as s:
                 ids = list(s.scalars(select(Package.id).where(Package.batch_id == dest).order_by(Package.id).limit(10)))
             trace.sell(A(retailer), dest, package_ids=ids, occurred_at=t + timedelta(days=14))
         if n == 9:
             recalled = bid
     # A merge of two apple batches at the processor (both still held there).
     apples = [b for g, b, p in harvests if p == "shapotou-apple"]
-    from trace.domain.batches import Batch
-    with write_session(trace.engine) as s:
+    with read_session(trace.engine) as s:
         mergeable = [b for b in apples if (bt := s.get_one(Batch, b)).custodian_id == proc_fruit and bt.status == "active" and bt.loose_g > 0 and bt.transit_to_id is None and not bt.recalled][:2]
         takes = [s.get_one(Batch, b).loose_g for b in mergeable]
     merged = trace.merge(A(proc_fruit), list(zip(mergeable, takes, strict=True)), occurred_at=at(11, 3))
@@ -163,10 +158,16 @@ def load(trace: Trace, seed: int = 2026) -> str:
     assert recalled is not None and failed is not None
     trace.recall(A(amr), recalled, reason="消费者投诉异味，抽检霉变超标 mould found in a follow-up sample", occurred_at=at(11, 8))
     trace.set_credit(A(amr), coop_apple, "red", "连续三年抽检全部合格 three years without a failed test")
-    with write_session(trace.engine) as s:
-        nb = s.scalar(select(__import__("sqlalchemy").func.count()).select_from(Batch))
+    with read_session(trace.engine) as s:
+        nb = s.scalar(select(func.count()).select_from(Batch))
     return (f"demo season {year}: 4 products, 10 parties, {sum(len(v) for v in plots.values())} plots, "
             f"{nb} batches, {packages} packages; logins: {', '.join(sorted(names.values()))} (password {DEMO_PASSWORD})")
+
+
+def _quantity(trace: Trace, batch_id: int) -> int:
+    """A batch's current quantity in grams."""
+    with read_session(trace.engine) as s:
+        return s.get_one(Batch, batch_id).quantity_g
 
 
 def _users(trace: Trace, names: dict[int, str]) -> None:

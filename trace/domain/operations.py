@@ -195,6 +195,12 @@ class Trace:
             raise RuleViolation("该批次已用完或已售出。", f"Batch {batch.lot_code} is {batch.status}.", "batch")
         return party
 
+    def _regulator_or_custodian(self, s: Session, actor: Actor, batch: Batch, zh: str, en: str) -> None:
+        """Regulators act on any batch; anyone else only on batches it holds."""
+        party = self._party(s, actor)
+        if party.kind != PartyKind.REGULATOR and batch.custodian_id != party.id:
+            raise Forbidden(f"只能{zh}本单位保管的批次。", f"You may {en} only batches in your custody.", "batch")
+
     @staticmethod
     def _not_held(batch: Batch) -> None:
         if batch.inspection == "failed":
@@ -374,9 +380,7 @@ class Trace:
         with self.transaction(actor) as tx:
             s = tx.session
             batch = self._batch(s, batch_id)
-            party = self._party(s, actor)
-            if party.kind != PartyKind.REGULATOR and batch.custodian_id != party.id:
-                raise Forbidden("只能检验本单位保管的批次。", "You may inspect only batches in your custody.", "batch")
+            self._regulator_or_custodian(s, actor, batch, "检验", "inspect")
             clean = [_result(r) for r in results]
             return tx.record({"type": "inspect", "batch": batch.id, "lab": text(lab, "lab", "检测机构"),
                               "report_no": text(report_no, "report_no", "报告编号", max_len=60), "passed": bool(passed),
@@ -563,9 +567,7 @@ class Trace:
         with self.transaction(actor) as tx:
             s = tx.session
             batch = self._batch(s, batch_id)
-            party = self._party(s, actor)
-            if party.kind != PartyKind.REGULATOR and batch.custodian_id != party.id:
-                raise Forbidden("只能召回本单位保管的批次。", "You may recall only batches in your custody.", "batch")
+            self._regulator_or_custodian(s, actor, batch, "召回", "recall")
             if batch.recalled:
                 raise RuleViolation("该批次已被召回。", f"Batch {batch.lot_code} is already recalled.", "batch")
             affected = descendants(s, batch.id)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -235,8 +235,6 @@ class Ledger:
             for lv, i in inner:
                 by_level.setdefault(lv, []).append(i)
             # One query; a tuple IN would not work the same on SQLite and PostgreSQL.
-            from sqlalchemy import and_, or_
-
             cond = or_(*(and_(_nodes.c.level == lv, _nodes.c.idx.in_(ids)) for lv, ids in by_level.items()))
             for lv, i, h in session.execute(select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(cond)):
                 found[(lv, i)] = bytes(h)

@@ -29,7 +29,8 @@ class FormErrors(Exception):
         self.errors = errors
 
 
-def _norm(value: object) -> str:
+def normalize(value: object) -> str:
+    """Input as typed on a phone, folded to ASCII digits and punctuation and trimmed."""
     # Phones type full-width digits and punctuation (１２．５); fold them to ASCII.
     return unicodedata.normalize("NFKC", "" if value is None else str(value)).strip()
 
@@ -88,7 +89,7 @@ class Form:
 
     def grams(self, name: str, zh: str, en: str, *, required: bool = True) -> int | None:
         """A weight typed in kilograms (up to three decimals) as integer grams, never via float."""
-        value = _norm(self.raw(name)).replace(",", "")
+        value = normalize(self.raw(name)).replace(",", "")
         if not value:
             if required:
                 self._fail(InvalidInput(f"请填写{zh}（公斤）。", f"{en} (kg) is required.", name))
@@ -105,7 +106,7 @@ class Form:
 
     def count(self, name: str, zh: str, en: str, *, required: bool = True, maximum: int = 100_000) -> int | None:
         """A whole number of things (packages)."""
-        value = _norm(self.raw(name))
+        value = normalize(self.raw(name))
         if not value:
             if required:
                 self._fail(InvalidInput(f"请填写{zh}。", f"{en} is required.", name))
@@ -121,7 +122,7 @@ class Form:
 
     def time(self, name: str = "occurred_at") -> datetime | None:
         """A Beijing-time moment from a datetime-local input; empty means now (the domain's default)."""
-        value = _norm(self.raw(name)).replace(" ", "T", 1)
+        value = normalize(self.raw(name)).replace(" ", "T", 1)
         if not value:
             return None
         m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:T(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?", value)

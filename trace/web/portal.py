@@ -36,7 +36,7 @@ from trace.domain.operations import CHINA, Actor, Trace
 from trace.domain.parties import PartyKind
 from trace.extensions import LANGUAGES, login_manager
 from trace.web import auth
-from trace.web.forms import Form, FormErrors, text_problem
+from trace.web.forms import Form, FormErrors, normalize, text_problem
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -688,7 +688,7 @@ def products() -> ResponseReturnValue:
 
 
 def _months(f: Form) -> list[int]:
-    raw = re.split(r"[\s,，、]+", _norm_digits(f.raw("harvest_months")).strip())
+    raw = re.split(r"[\s,，、]+", normalize(f.raw("harvest_months")))
     if not all(x.isdigit() for x in raw if x) or not any(raw):
         f._fail(InvalidInput("采收月份应写成数字，如 9,10。", "Harvest months must be numbers such as 9,10.", "harvest_months"))
         return []
@@ -708,12 +708,6 @@ def _area(f: Form) -> list[tuple[str, str]]:
             return []
         places.append((parts[0], parts[1]))
     return places
-
-
-def _norm_digits(value: str) -> str:
-    import unicodedata
-
-    return unicodedata.normalize("NFKC", value)
 
 
 @bp.route("/users", methods=["GET", "POST"])
