@@ -30,6 +30,7 @@ run: db
 	$(BIN)/gunicorn --chdir $(CURDIR) --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - 'trace:create_app()'
 
 test: setup
+	scripts/test-system
 	TRACE_TEST_POSTGRES="$$(scripts/pg-test-url)" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: setup
