@@ -7,7 +7,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup db bench clean
+.PHONY: run test setup db bench clean translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
-	$(BIN)/python scripts/compile_translations.py
+	$(BIN)/pybabel -q compile -d trace/translations -D messages
+
+# After changing messages in the code or templates: extract them, merge them into the catalogue,
+# then fill in the Chinese in trace/translations/zh/LC_MESSAGES/messages.po (a test finds gaps).
+translations: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k lazy_gettext -k N_ -k pgettext:1c,2 --sort-by-file --no-wrap -o trace/translations/messages.pot .
+	$(BIN)/pybabel -q update -i trace/translations/messages.pot -d trace/translations -D messages --no-fuzzy-matching --no-wrap
 
 db: setup
 	$(BIN)/flask --app trace init

@@ -29,7 +29,9 @@ from sqlalchemy.orm import Session  # noqa: E402
 from trace import create_app  # noqa: E402
 from trace.cli import init_database  # noqa: E402
 from trace.db import read_session, write_session  # noqa: E402
-from trace.domain.operations import SYSTEM, Actor  # noqa: E402
+from trace.domain import events  # noqa: E402
+from trace.domain.actors import SYSTEM, Actor  # noqa: E402
+from trace.domain.events import Grade  # noqa: E402
 
 plain_meta = MetaData()
 plain = Table("bench_plain", plain_meta, Column("idx", BigInteger, primary_key=True, autoincrement=False), Column("body", LargeBinary))
@@ -51,7 +53,7 @@ def setup(url: str, key: str):  # type: ignore[no-untyped-def]
 
 
 def grade_event(batch_id: int, i: int) -> dict:
-    return {"type": "grade", "batch": batch_id, "grade": f"一级-{i}", "occurred_at": "2025-09-21T01:00:00.000Z"}
+    return {"batch": batch_id, "grade": f"一级-{i}", "occurred_at": "2025-09-21T01:00:00.000Z"}
 
 
 def log_write(svc, records: list[dict]) -> None:  # type: ignore[no-untyped-def]
@@ -67,7 +69,7 @@ def bench_appends(svc, actor, batch_id, n_single: int, n_batches: int) -> None: 
     with read_session(svc.engine) as s:
         sample = svc.ledger.entry(s, svc.ledger.size(s) - 1)
     row_size = len(sample)
-    rec = lambda i: {"event": grade_event(batch_id, i), "party": actor.party_id, "user": None}  # noqa: E731
+    rec = lambda i: events.record(Grade(**grade_event(batch_id, i)), actor.party_id, None)  # noqa: E731
     base = 10_000_000
 
     def plain_single(i: int) -> None:
@@ -120,7 +122,7 @@ def fill(svc, actor, batch_id, target: int) -> None:  # type: ignore[no-untyped-
         n = min(1000, target - size)
         with tr.transaction(actor) as tx:
             for i in range(n):
-                tx.record(grade_event(batch_id, size + i))
+                tx.record(Grade(**grade_event(batch_id, size + i)))
         size += n
         if size % 100_000 < 1000:
             print(f"  ... {size:,} entries ({(size - start) / (time.perf_counter() - t0):.0f}/s)", flush=True)
@@ -158,10 +160,10 @@ def child_verify(url: str, key: str, mode: str) -> None:
         elif mode == "nodes":
             n = svc.ledger.verify_nodes(s)
         else:
-            from trace.domain import projection
+            from trace.domain.replay import compare, replay
 
-            rp = projection.replay(svc.ledger.iter_entries(s))
-            assert projection.compare(s, rp) is None
+            state = replay(svc.ledger.iter_entries(s))
+            assert compare(s.connection(), state) is None
             n = -1
     dt = time.perf_counter() - t0
     print(f"{mode} {dt:.3f} {n} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")

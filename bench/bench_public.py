@@ -53,9 +53,9 @@ from sqlalchemy import select
 from trace import create_app, demo
 from trace.cli import init_database
 from trace.db import read_session
-from trace.domain.batches import Batch, Package, PackageSecret
-from trace.domain.catalogue import Product
-from trace.domain.consumer import package_path
+from trace.domain.tables.batches import Batch, Package, PackageSecret
+from trace.domain.tables.catalogue import Product
+from trace.domain.identifiers import package_path
 app = create_app()
 with app.app_context():
     init_database()

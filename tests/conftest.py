@@ -19,8 +19,10 @@ if not hasattr(trace, "create_app"):
 
 from trace import create_app  # noqa: E402
 from trace.cli import migrate  # noqa: E402
+from trace.clock import CHINA  # noqa: E402
 from trace.db import Base, read_session, write_session  # noqa: E402
-from trace.domain.operations import CHINA, SYSTEM, Actor, Trace  # noqa: E402
+from trace.domain.actors import SYSTEM, Actor  # noqa: E402
+from trace.domain.commands import Trace  # noqa: E402
 from trace.ledger.store import Ledger  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,10 +33,10 @@ if os.environ.get("TRACE_REQUIRE_POSTGRES") and not PG_URL:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Compile the translation catalogs so that plain `pytest` sees current ones."""
-    import runpy
+    """Compile the translation catalogue with Babel's own tool, so that plain `pytest` sees a current one."""
+    from babel.messages.frontend import CommandLineInterface
 
-    runpy.run_path(str(ROOT / "scripts" / "compile_translations.py"))["compile_all"]()
+    CommandLineInterface().run(["pybabel", "-q", "compile", "-d", str(ROOT / "trace" / "translations"), "-D", "messages"])
 
 
 def pytest_report_header() -> str:
@@ -131,7 +133,7 @@ def t(month: int, day: int, hour: int = 9) -> datetime:
 
 def uscc(n: int, prefix: str = "91640502") -> str:
     """A valid unified social credit code, distinct per n."""
-    from trace.domain.codes import uscc_check_char
+    from trace.domain.identifiers import uscc_check_char
 
     body = f"{prefix}{n:08d}X"
     return body + uscc_check_char(body)

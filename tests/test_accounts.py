@@ -17,9 +17,9 @@ from trace import create_app
 from trace.db import read_session, write_session
 from trace.domain import accounts
 from trace.domain.accounts import AccountLocked, LoginFailed
+from trace.domain.actors import SYSTEM, Actor
 from trace.domain.errors import Forbidden, InvalidInput, NotFound, RuleViolation
-from trace.domain.operations import SYSTEM, Actor
-from trace.domain.parties import User
+from trace.domain.tables.parties import User
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = "shapotou pears 2025"
@@ -34,12 +34,13 @@ def _user(svc, username: str) -> User:  # type: ignore[no-untyped-def]
 
 
 def test_create_user_hashes_with_scrypt_and_takes_the_party_role(svc, world) -> None:  # type: ignore[no-untyped-def]
-    acc = accounts.create_user(svc.engine, SYSTEM, party_id=world["processor"], username="Packer-1", password=GOOD)
+    acc = accounts.create_user(svc.trace, SYSTEM, party_id=world["processor"], username="Packer-1", password=GOOD)
     assert (acc.username, acc.role, acc.party_id, acc.is_admin) == ("packer-1", "processor", world["processor"], False)
     stored = _user(svc, "packer-1")
     assert stored.password_hash.startswith("scrypt:") and GOOD not in stored.password_hash
-    assert acc.actor == Actor(acc.id, world["processor"], False)
-    admin = accounts.create_user(svc.engine, SYSTEM, party_id=None, username="ops", password=GOOD, is_admin=True)
+    assert acc.actor == Actor(acc.id, world["processor"], False, acc.pseudonym)
+    assert acc.pseudonym.startswith("u") and "packer" not in acc.pseudonym  # the log's name for it says nothing
+    admin = accounts.create_user(svc.trace, SYSTEM, party_id=None, username="ops", password=GOOD, is_admin=True)
     assert admin.role == "admin" and admin.actor.is_admin
 
 
@@ -62,23 +63,23 @@ def test_create_user_refusals(svc, world, snapshot, kw, error, field) -> None:  
     before = snapshot()
     args = {"party_id": world["processor"], "username": "packer-1", "password": GOOD, **kw}
     with pytest.raises(error) as exc:
-        accounts.create_user(svc.engine, SYSTEM, **args)
+        accounts.create_user(svc.trace, SYSTEM, **args)
     assert exc.value.field == field and exc.value.zh and exc.value.en
     assert snapshot() == before
 
 
 def test_usernames_are_unique_whatever_the_case_and_only_admins_create(svc, world, snapshot) -> None:  # type: ignore[no-untyped-def]
-    accounts.create_user(svc.engine, SYSTEM, party_id=world["grower"], username="coop", password=GOOD)
+    accounts.create_user(svc.trace, SYSTEM, party_id=world["grower"], username="coop", password=GOOD)
     before = snapshot()
     with pytest.raises(RuleViolation):
-        accounts.create_user(svc.engine, SYSTEM, party_id=world["grower"], username="COOP", password=GOOD)
+        accounts.create_user(svc.trace, SYSTEM, party_id=world["grower"], username="COOP", password=GOOD)
     with pytest.raises(Forbidden):
-        accounts.create_user(svc.engine, Actor(1, world["bureau"]), party_id=world["grower"], username="x-1", password=GOOD)
+        accounts.create_user(svc.trace, Actor(1, world["bureau"]), party_id=world["grower"], username="x-1", password=GOOD)
     assert snapshot() == before
 
 
 def test_lockout_after_five_failures_and_release_after_fifteen_minutes(svc, world) -> None:  # type: ignore[no-untyped-def]
-    accounts.create_user(svc.engine, SYSTEM, party_id=world["grower"], username="coop", password=GOOD)
+    accounts.create_user(svc.trace, SYSTEM, party_id=world["grower"], username="coop", password=GOOD)
     t0 = datetime(2026, 9, 20, 8, tzinfo=UTC)
     for i in range(accounts.MAX_FAILURES - 1):
         with pytest.raises(LoginFailed):
@@ -98,7 +99,7 @@ def test_lockout_after_five_failures_and_release_after_fifteen_minutes(svc, worl
 
 
 def test_unknown_user_and_wrong_password_read_the_same(svc, world) -> None:  # type: ignore[no-untyped-def]
-    accounts.create_user(svc.engine, SYSTEM, party_id=world["grower"], username="coop", password=GOOD)
+    accounts.create_user(svc.trace, SYSTEM, party_id=world["grower"], username="coop", password=GOOD)
     with pytest.raises(LoginFailed) as a:
         accounts.authenticate(svc.engine, "coop", "nope nope nope")
     with pytest.raises(LoginFailed) as b:
@@ -110,7 +111,7 @@ def test_unknown_user_and_wrong_password_read_the_same(svc, world) -> None:  # t
 
 
 def test_change_and_reset_password(svc, world) -> None:  # type: ignore[no-untyped-def]
-    acc = accounts.create_user(svc.engine, SYSTEM, party_id=world["grower"], username="coop", password=GOOD)
+    acc = accounts.create_user(svc.trace, SYSTEM, party_id=world["grower"], username="coop", password=GOOD)
     with pytest.raises(InvalidInput) as exc:
         accounts.change_password(svc.engine, acc.id, current="wrong password", new="another good one", confirm="another good one")
     assert exc.value.field == "current"
@@ -135,7 +136,7 @@ def test_change_and_reset_password(svc, world) -> None:  # type: ignore[no-untyp
 
 
 def test_login_sets_a_hardened_session_cookie(client, svc, world) -> None:  # type: ignore[no-untyped-def]
-    accounts.create_user(svc.engine, SYSTEM, party_id=world["grower"], username="coop", password=GOOD)
+    accounts.create_user(svc.trace, SYSTEM, party_id=world["grower"], username="coop", password=GOOD)
     portal = Portal(client)
     portal.get("/login")
     r = client.post("/login", data={"username": "coop", "password": GOOD, "csrf_token": portal.csrf})
@@ -148,7 +149,7 @@ def test_login_sets_a_hardened_session_cookie(client, svc, world) -> None:  # ty
 
 
 def test_cookie_is_secure_when_the_site_is_https(db_url, tmp_path, svc, world) -> None:  # type: ignore[no-untyped-def]
-    accounts.create_user(svc.engine, SYSTEM, party_id=world["grower"], username="coop", password=GOOD)
+    accounts.create_user(svc.trace, SYSTEM, party_id=world["grower"], username="coop", password=GOOD)
     app = create_app({"TESTING": True, "DATABASE_URL": db_url, "TRACE_KEY_FILE": str(tmp_path / "log.key"),
                       "SECRET_KEY": "test-secret", "TRACE_PUBLIC_URL": "https://trace.example.cn"})
     try:

@@ -6,9 +6,9 @@ from sqlalchemy import select
 from tests.browser import browser, live_server, save_screenshot  # noqa: F401
 from trace import demo
 from trace.db import read_session
-from trace.domain.batches import Batch, Package, PackageSecret
-from trace.domain.catalogue import Product
-from trace.domain.consumer import package_path
+from trace.domain.identifiers import package_path
+from trace.domain.tables.batches import Batch, Package, PackageSecret
+from trace.domain.tables.catalogue import Product
 
 
 def _status_code(driver) -> int:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ WRITERS, EACH = 4, 250
 
 def _writer(db_url: str, key_file: str, batch_id: int, party_id: int, n: int, go) -> None:  # type: ignore[no-untyped-def]
     from trace import create_app
-    from trace.domain.operations import Actor
+    from trace.domain.actors import Actor
 
     app = create_app({"DATABASE_URL": db_url, "TRACE_KEY_FILE": key_file, "SECRET_KEY": "x"})
     trace = app.extensions["trace"].trace

@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 
 from trace import demo
 from trace.db import Base, read_session
-from trace.domain.batches import Batch, BatchLink, Package
-from trace.domain.catalogue import Product
-from trace.domain.codes import gtin_problem
-from trace.domain.parties import Party, Plot, User
+from trace.domain.identifiers import gtin_problem
+from trace.domain.tables.batches import Batch, BatchLink, Package
+from trace.domain.tables.catalogue import Product
+from trace.domain.tables.parties import Party, Plot, User
 
 
 def test_demo_season(svc, runner) -> None:

@@ -122,3 +122,14 @@ def test_canonical_refuses_floats_and_sorts_keys() -> None:
         canonical({"kg": 1.5})
     with pytest.raises(LedgerError):
         canonical({"x": [{"y": float("nan")}]})
+
+
+@pytest.mark.parametrize("url", ["/log/entries/²", "/log/entries/٣", "/log/entries/9223372036854775808",
+                                 "/log/entries/99999999999999999999", "/log/proof/inclusion?index=²",
+                                 "/log/proof/inclusion?index=0&size=٣", "/log/proof/consistency?old=9223372036854775808",
+                                 "/log/proof/inclusion?index=-1"])
+def test_numbers_are_ascii_digits_in_range(client, logged, url: str) -> None:  # type: ignore[no-untyped-def]
+    """Unicode digits and numbers beyond 64 bits are a clear 400, never a 500."""
+    r = client.get(url)
+    assert r.status_code == 400, (url, r.status_code)
+    assert "whole number" in r.json["error"] or "non-negative" in r.json["error"] or "must be" in r.json["error"]

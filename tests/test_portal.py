@@ -16,7 +16,7 @@ from PIL import Image
 from tests.conftest import t, uscc
 from tests.test_portal_support import Portal, add_user, entry_of, last_event, log_size, text
 from trace.db import read_session
-from trace.domain.batches import Package, PackageSecret
+from trace.domain.tables.batches import Package, PackageSecret
 
 ROOT = Path(__file__).resolve().parents[1]
 PEAR = "nanchangtan-soft-pear"
@@ -346,14 +346,13 @@ def test_chinese_first_english_on_request_and_remembered(app, world, logins) -> 
 
 
 def test_every_portal_string_is_translated() -> None:
-    """Each msgid of the portal's templates and views has a Chinese translation in a part file."""
+    """Each msgid of the portal's templates and views has a Chinese translation in the catalogue."""
     parts = {}
-    for po in (ROOT / "trace" / "translations" / "zh").glob("*.po"):
-        with po.open("rb") as f:
-            for m in read_po(f, locale="zh"):
-                if m.id and m.string:
-                    parts[m.id if isinstance(m.id, str) else m.id[0]] = m.string
-    method_map = [("trace/web/portal.py", "python"), ("trace/web/auth.py", "python"),
+    with (ROOT / "trace" / "translations" / "zh" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        for m in read_po(f, locale="zh"):
+            if m.id and m.string:
+                parts[m.id if isinstance(m.id, str) else m.id[0]] = m.string
+    method_map = [("trace/web/portal/**.py", "python"), ("trace/web/auth.py", "python"),
                   ("templates/portal/**.html", "jinja2"), ("templates/auth/**.html", "jinja2")]
     found = []
     for _file, _line, message, _comments, _ctx in extract_from_dir(

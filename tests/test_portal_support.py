@@ -13,10 +13,12 @@ from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 from werkzeug.test import TestResponse
 
-from trace.db import read_session, write_session
-from trace.domain.batches import BatchEvent
-from trace.domain.operations import CHINA, SYSTEM, Actor, Trace
-from trace.domain.parties import User
+from trace.clock import CHINA
+from trace.db import read_session
+from trace.domain import accounts
+from trace.domain.actors import SYSTEM, Actor
+from trace.domain.commands import Trace
+from trace.domain.tables.batches import BatchEvent
 from trace.ledger.store import Ledger
 
 PASSWORD = "correct horse battery"
@@ -31,14 +33,11 @@ ROLES = ("grower", "processor", "cold", "carrier", "retailer", "bureau", "admin"
 
 
 def add_user(svc: Any, party_id: int | None, username: str, *, is_admin: bool = False, password: str = PASSWORD) -> int:
-    """A login inserted directly, hashed with a cheap KDF: tests log in hundreds of times, and the
-    production hash (scrypt) is tested in test_accounts.py."""
-    with write_session(svc.engine) as s:
-        user = User(party_id=party_id, username=username, is_admin=is_admin, failed_logins=0,
-                    password_hash=generate_password_hash(password, method="pbkdf2:sha256:1000"))
-        s.add(user)
-        s.flush()
-        return user.id
+    """A login made by the system (a `user.create` entry), hashed with a cheap KDF: tests log in
+    hundreds of times, and the production hash (scrypt) is tested in test_accounts.py."""
+    return accounts.create_user(svc.trace, SYSTEM, party_id=party_id, username=username, password=password,
+                                is_admin=is_admin,
+                                password_hash=generate_password_hash(password, method="pbkdf2:sha256:1000")).id
 
 
 def token(html: str) -> str:

@@ -12,9 +12,9 @@ from sqlalchemy import event, select
 from tests.conftest import t, uscc
 from trace import create_app
 from trace.db import read_session, write_session
-from trace.domain.batches import Batch, PackageScan
-from trace.domain.operations import SYSTEM, Actor
-from trace.domain.parties import User
+from trace.domain import accounts
+from trace.domain.actors import SYSTEM, Actor
+from trace.domain.tables.batches import Batch, PackageScan
 from trace.ledger.store import Ledger
 
 GTIN = "06901234567892"  # the world fixture's apple
@@ -264,18 +264,25 @@ def test_page_shows_nothing_private(client, tr, world, svc) -> None:
     pid = tr.register_party(SYSTEM, kind="grower", name="香山合作社", uscc=uscc(40), township="香山乡",
                             phone="13912345678", address="香山乡南长滩村 8 号")
     plot = tr.register_plot(SYSTEM, party_id=pid, township="香山乡", village="南长滩村", area_mu="2", lat="37.123456", lon="104.654321")
-    with write_session(svc.engine) as s:
-        s.add(User(party_id=pid, username="secret-login-name", password_hash="x"))
-        s.flush()
-        user_id = s.scalar(select(User.id).where(User.username == "secret-login-name"))
-    grower = Actor(user_id, pid)
+    login = accounts.create_user(tr, SYSTEM, party_id=pid, username="secret-login-name", password="x",
+                                 password_hash="x")
+    grower = login.actor
     b = tr.register_harvest(grower, plot_id=plot, product_id="nanchangtan-soft-pear", quantity_g=10_000, occurred_at=t(9, 20))
-    (_, serial), = tr.pack(grower, b.id, count=1, net_g=2000, occurred_at=t(9, 21))
-    del a
+    tr.ship(grower, b.id, to_party=world["carrier"], vehicle="宁E·98765", occurred_at=t(9, 20, 12))
+    tr.receive(a["carrier"], b.id, occurred_at=t(9, 20, 13))
+    (_, serial), = tr.pack(a["carrier"], b.id, count=1, net_g=2000, occurred_at=t(9, 21))
+    private = ("13912345678", "南长滩村 8 号", "secret-login-name", "37.123456", "104.654321", "37123456", "104654321",
+               "98765", "password", f'"user":{login.id}')
     for headers in ({}, {"Accept": "application/json"}):
         body = client.get(f"/p/{serial}", headers=headers).get_data(as_text=True)
-        for private in ("13912345678", "南长滩村 8 号", "secret-login-name", "37.123456", "104.654321", "password"):
-            assert private not in body, private
+        for word in private:
+            assert word not in body, word
+    # Nor in the public log itself: entries carry the login's pseudonym and commitments.
+    size = int(client.get("/log/checkpoint").get_data(as_text=True).split("\n")[1])
+    entries = [client.get(f"/log/entries/{i}").get_data(as_text=True) for i in range(size)]
+    for word in private:
+        assert not any(word in e for e in entries), word
+    assert any(login.pseudonym in e for e in entries)
     data = client.get(f"/p/{serial}", headers={"Accept": "application/json"}).json
     assert '"user"' not in str(data) and "user" not in {k for s in data["journey"] for k in s}
 
@@ -410,7 +417,7 @@ def test_all_lookups_are_rate_limited_generously(tr, world, db_url, tmp_path) ->
 def test_a_repeat_scan_costs_one_statement(client, tr, world, svc, monkeypatch) -> None:
     from sqlalchemy.engine import Engine
 
-    from trace.domain import consumer
+    from trace.domain import scans as consumer
 
     j = apple_journey(tr, world)
     client.get(dl(j))  # fills the caches

@@ -9,17 +9,18 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from trace.domain.codes import gtin_check_digit, new_serial
-from trace.domain.consumer import (
+from trace.domain.errors import InvalidInput
+from trace.domain.identifiers import (
     check_lot,
-    client_mark,
+    gtin_check_digit,
     lot_path,
+    new_serial,
     normalize_gtin,
     normalize_serial,
     package_path,
     package_url,
 )
-from trace.domain.errors import InvalidInput
+from trace.domain.scans import client_mark
 from trace.web.public_limits import LookupLimiter, TokenBuckets, client_address
 from trace.web.public_pages import weight
 
@@ -127,10 +128,8 @@ def _msgids(text: str) -> set[str]:
 
 
 def test_every_public_string_has_chinese_with_the_same_placeholders() -> None:
-    catalog = {}
-    for part in (ROOT / "trace/translations/zh").glob("*.po"):
-        with part.open("rb") as f:
-            catalog.update({m.id: m.string for m in read_po(f) if m.id})
+    with (ROOT / "trace/translations/zh/LC_MESSAGES/messages.po").open("rb") as f:
+        catalog = {m.id: m.string for m in read_po(f) if m.id}
     sources = [*sorted((ROOT / "templates/public").glob("*.html")), ROOT / "trace/web/public_pages.py"]
     wanted = set().union(*(_msgids(p.read_text(encoding="utf-8")) for p in sources))
     assert len(wanted) > 80

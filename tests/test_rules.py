@@ -7,11 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import t
+from trace.clock import CHINA
 from trace.db import read_session
-from trace.domain.batches import Batch, BatchLink, Package, PackageSecret
-from trace.domain.codes import SERIAL_RE, serial_hash, uscc_problem
+from trace.domain.actors import SYSTEM, Actor
 from trace.domain.errors import DomainError, Forbidden, InvalidInput, NotFound, RuleViolation
-from trace.domain.operations import CHINA, SYSTEM, Actor
+from trace.domain.identifiers import SERIAL_RE, serial_hash, uscc_problem
+from trace.domain.tables.batches import Batch, BatchLink, Package, PackageSecret
 
 
 def refused(snapshot, exc_type, fn, *args, **kwargs) -> DomainError:  # type: ignore[no-untyped-def]
@@ -86,10 +87,10 @@ def test_harvest_only_from_own_plot_by_growers(tr, world, snapshot) -> None:
 
 @pytest.mark.parametrize("qty", [0, -5, 1.5, "12.5", "abc", "", True, 10**15, "1e6", None])
 def test_quantities_are_positive_integer_grams(qty) -> None:
-    from trace.domain.operations import grams
+    from trace.domain.inputs import HarvestInput, parse
 
     with pytest.raises(InvalidInput):
-        grams(qty)
+        parse(HarvestInput, {"plot": 1, "product": "x", "quantity_g": qty})
 
 
 def test_harvest_with_bad_quantity_writes_nothing(tr, world, snapshot) -> None:
@@ -267,9 +268,9 @@ def test_correct_amends_without_rewriting(tr, world, harvest, snapshot, svc) -> 
 
 def test_unified_social_credit_code_check_digit(tr, snapshot) -> None:
     assert uscc_problem("91350100M000100Y43") is None  # a published sample code
-    assert "check character" in (uscc_problem("91350100M000100Y44") or "")
-    assert "18" in (uscc_problem("9135") or "")
-    assert "characters" in (uscc_problem("91350100M000100YI3") or "")
+    assert "check character" in uscc_problem("91350100M000100Y44").en  # the problem is a refusal to raise
+    assert "18" in uscc_problem("9135").en
+    assert "characters" in uscc_problem("91350100M000100YI3").en
     err = refused(snapshot, InvalidInput, tr.register_party, SYSTEM, kind="grower", name="假合作社", uscc="91350100M000100Y44")
     assert err.field == "uscc" and "统一社会信用代码" in err.zh
     refused(snapshot, InvalidInput, tr.register_party, SYSTEM, kind="pirate", name="X", uscc="91350100M000100Y43")

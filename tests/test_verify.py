@@ -8,8 +8,9 @@ from sqlalchemy import select, text, update
 
 from tests.conftest import t
 from trace.db import read_session, write_session
-from trace.domain import projection
-from trace.domain.batches import Batch, Package, PackageSecret
+from trace.domain.replay import compare, replay
+from trace.domain.state import BatchState
+from trace.domain.tables.batches import Batch, Package, PackageSecret
 from trace.ledger.models import Checkpoint, LogEntry
 
 
@@ -92,7 +93,7 @@ def test_forged_checkpoint_signature_is_caught(runner, tr, world, harvest, svc) 
 def test_changed_state_value_is_named(runner, tr, world, harvest, svc) -> None:
     b, kids = _journey(tr, world, harvest)
     with read_session(svc.engine) as s:
-        blame = projection.replay(svc.ledger.iter_entries(s), watch=("batches", (kids[1].id,))).watched_entry
+        blame = replay(svc.ledger.iter_entries(s), watch=(BatchState, kids[1].id)).watched_entry
     assert blame is not None
     with write_session(svc.engine) as s:
         s.execute(text("UPDATE batches SET quantity_g = quantity_g + 1000 WHERE id = :i"), {"i": kids[1].id})
@@ -126,10 +127,10 @@ def test_missing_entry_is_named(runner, tr, world, harvest, svc) -> None:
 def test_replay_rebuilds_state_exactly(tr, world, harvest, svc) -> None:
     _journey(tr, world, harvest)
     with read_session(svc.engine) as s:
-        rp = projection.replay(svc.ledger.iter_entries(s))
-        assert projection.compare(s, rp) is None
+        rp = replay(svc.ledger.iter_entries(s))
+        assert compare(s.connection(), rp) is None
         live = s.scalars(select(Batch.quantity_g).order_by(Batch.id)).all()
-    assert rp.session.scalars(select(Batch.quantity_g).order_by(Batch.id)).all() == live
+    assert [b.quantity_g for _, b in sorted(rp.values[BatchState].items())] == live
 
 
 def test_changed_proof_node_is_caught(runner, tr, world, harvest, svc) -> None:

@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from trace.db import read_session, write_session
-from trace.domain.batches import Batch, Package
-from trace.domain.codes import USCC_CHARS, gtin_check_digit, uscc_check_char
-from trace.domain.operations import CHINA, SYSTEM, Actor, Trace
-from trace.domain.parties import User
+from trace.clock import CHINA
+from trace.db import read_session
+from trace.domain import accounts
+from trace.domain.actors import SYSTEM, Actor
+from trace.domain.commands import Trace
+from trace.domain.identifiers import USCC_CHARS, gtin_check_digit, uscc_check_char
+from trace.domain.tables.batches import Batch, Package
 
 DEMO_PASSWORD = "shapotou-demo"  # demo only; printed by `make run` and listed in the README
 APPLE_GTIN = "0690123456789" + gtin_check_digit("0690123456789")  # a test GTIN (GS1 China prefix)
@@ -137,8 +139,11 @@ def load(trace: Trace, seed: int = 2026) -> str:
         dest = work[0]
         trace.ship(A(processor), dest, to_party=cold, occurred_at=t + timedelta(days=2, hours=3))
         trace.receive(A(cold), dest, occurred_at=t + timedelta(days=2, hours=5))
-        trace.store(A(cold), dest, facility="迎水桥冷库 3 号库", temperature_c=f"{rng.choice([0, 1, 2])}.{rng.randrange(10)}",
-                    occurred_at=t + timedelta(days=2, hours=6))
+        stored = trace.store(A(cold), dest, facility="迎水桥冷库 3 号库", temperature_c=f"{rng.choice([0, 1, 2])}.{rng.randrange(10)}",
+                             occurred_at=t + timedelta(days=2, hours=6))
+        if n == 4:  # a misread thermometer, put right by a later entry (the first one stays)
+            trace.correct(A(cold), dest, target=stored, changes={"temperature_dc": "1.5"}, reason="温度计读数抄错 misread",
+                          occurred_at=t + timedelta(days=2, hours=9))
         trace.ship(A(cold), dest, to_party=retailer, vehicle=f"宁E·{rng.randrange(10000, 99999)}", occurred_at=t + timedelta(days=12))
         trace.receive(A(retailer), dest, occurred_at=t + timedelta(days=12, hours=4))
         if n % 3 != 2:
@@ -171,9 +176,8 @@ def _quantity(trace: Trace, batch_id: int) -> int:
 
 
 def _users(trace: Trace, names: dict[int, str]) -> None:
-    """One login per demo party, plus an administrator."""
-    with write_session(trace.engine) as s:
-        digest = generate_password_hash(DEMO_PASSWORD)
-        for pid, username in names.items():
-            s.add(User(party_id=pid, username=username, password_hash=digest))
-        s.add(User(party_id=None, username="admin", password_hash=digest, is_admin=True))
+    """One login per demo party, plus an administrator (one password, hashed once)."""
+    digest = generate_password_hash(DEMO_PASSWORD)
+    for pid, username in [*names.items(), (None, "admin")]:
+        accounts.create_user(trace, SYSTEM, party_id=pid, username=username, password=DEMO_PASSWORD,
+                             is_admin=pid is None, password_hash=digest)

@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
 from trace.db import make_engine
-from trace.domain.operations import Trace
+from trace.domain.commands import Trace
 from trace.ledger.note import NoteSigner, generate_private_key
 from trace.ledger.store import Ledger
 

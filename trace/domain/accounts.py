@@ -1,36 +1,44 @@
 """Logins: create users, authenticate with lockout, change and reset passwords. No Flask here.
 
-Users are not part of the log (they hold password hashes); a user acts for one party and its
-role follows the party's kind, or is an administrator. Passwords are hashed with scrypt
-(werkzeug's default KDF), checked outside the database write lock so that a slow hash never
-holds up the log's writers."""
+A login acts for one party and its role follows the party's kind, or it is an administrator.
+Its creation is a log event (`user.create`, under a pseudonym: no username, no password hash);
+its username, password hash and lockout state are operational and stay in the users table.
+Passwords are hashed with scrypt (werkzeug's default KDF), outside the log's write lock, so that
+a slow hash never holds up the log's writers."""
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from trace.db import read_session, write_session
-from trace.domain.errors import DomainError, Forbidden, InvalidInput, NotFound, RuleViolation
-from trace.domain.operations import Actor
-from trace.domain.parties import Party, PartyKind, User
+from trace.domain.actors import SYSTEM, Actor
+from trace.domain.commands import Trace
+from trace.domain.errors import Code, DomainError, Forbidden, InvalidInput, NotFound
+from trace.domain.events import UserCreate
+from trace.domain.inputs import parse
+from trace.domain.messages import N_
+from trace.domain.passwords import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    USERNAME_RE,
+    check_password,
+    check_username,
+    normalize_username,
+)
+from trace.domain.tables.parties import Party, PartyKind, User
+
+__all__ = ["MAX_FAILURES", "LOCK_MINUTES", "MIN_PASSWORD", "Account", "LoginFailed", "AccountLocked", "create_user",
+           "authenticate", "change_password", "reset_password", "list_users", "load", "actor_of", "check_username",
+           "check_password", "normalize_username", "log_existing_logins", "ROLES"]
 
 MAX_FAILURES = 5  # wrong passwords in a row before the account locks
 LOCK_MINUTES = 15
-MIN_PASSWORD = 10
-MAX_PASSWORD = 200
-USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{2,59}")
-# The worst of the usual suspects; length does most of the work.
-COMMON = {"1234567890", "12345678910", "0123456789", "1111111111", "password123", "password1234",
-          "qwertyuiop", "1q2w3e4r5t", "a123456789", "abc1234567", "woaini1314", "iloveyou12"}
 
 
 class LoginFailed(DomainError):
@@ -44,9 +52,22 @@ class AccountLocked(DomainError):
 
     status = 429
 
-    def __init__(self, zh: str, en: str, until: datetime) -> None:
-        super().__init__(zh, en, "password")
-        self.until = until
+    @property
+    def until(self) -> datetime:
+        """When the lock ends."""
+        return self.params["until"]
+
+
+WRONG = Code("auth.wrong", LoginFailed, N_("Wrong username or password."))
+LOCKED_NOW = Code("auth.locked_now", AccountLocked,
+                  N_("%(n)s wrong passwords in a row: the account is locked for %(minutes)s minutes."))
+LOCKED = Code("auth.locked", AccountLocked, N_("Too many wrong passwords: the account is locked; try again in %(minutes)s minutes."))
+ADMIN_ONLY = Code("accounts.admin_only", Forbidden, N_("Only an administrator may manage user accounts."))
+NO_SUCH_USER = Code("accounts.no_such_user", NotFound, N_("No user called %(name)s."))
+CONFIRM = Code("password.confirm", InvalidInput, N_("The two new passwords differ."))
+CURRENT_WRONG = Code("password.current_wrong", InvalidInput, N_("The current password is wrong."))
+SAME = Code("password.same", InvalidInput, N_("The new password must differ from the current one."))
+UNKNOWN_LOGIN = Code("actor.unknown_login", NotFound, N_("There is no login %(name)s."))
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,7 @@ class Account:
     credit_status: str | None
     is_admin: bool
     fingerprint: str  # changes with the password hash, so a new password ends old sessions
+    pseudonym: str = ""
 
     @property
     def role(self) -> str:
@@ -70,7 +92,7 @@ class Account:
     @property
     def actor(self) -> Actor:
         """The domain actor this user acts as."""
-        return Actor(self.id, self.party_id, self.is_admin)
+        return Actor(self.id, self.party_id, self.is_admin, self.pseudonym or None)
 
 
 def _utc(t: datetime | None) -> datetime | None:
@@ -85,45 +107,6 @@ def fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
 
 
-def normalize_username(value: object) -> str:
-    """Usernames are compared in lower case, after full-width characters are folded."""
-    return unicodedata.normalize("NFKC", "" if value is None else str(value)).strip().lower()
-
-
-def check_username(value: object) -> str:
-    """A valid username or InvalidInput."""
-    name = normalize_username(value)
-    if not name:
-        raise InvalidInput("请填写用户名。", "Username is required.", "username")
-    if len(name) > 60:
-        raise InvalidInput(f"用户名最多 60 个字符，现在有 {len(name)} 个。",
-                           f"Username may have at most 60 characters, not {len(name)}.", "username")
-    if not USERNAME_RE.fullmatch(name):
-        raise InvalidInput("用户名为 3 到 60 个小写字母、数字、点、下划线或连字符，并以字母或数字开头。",
-                           "Username must be 3 to 60 lower-case letters, digits, '.', '_' or '-', "
-                           "starting with a letter or digit.", "username")
-    return name
-
-
-def check_password(password: object, username: str = "", field: str = "password") -> str:
-    """A password good enough to set, or InvalidInput explaining what is wrong with it."""
-    pw = "" if password is None else str(password)
-    if not pw:
-        raise InvalidInput("请填写密码。", "Password is required.", field)
-    if len(pw) < MIN_PASSWORD:
-        raise InvalidInput(f"密码至少 {MIN_PASSWORD} 个字符，现在只有 {len(pw)} 个。",
-                           f"Password must have at least {MIN_PASSWORD} characters, not {len(pw)}.", field)
-    if len(pw) > MAX_PASSWORD:
-        raise InvalidInput(f"密码最多 {MAX_PASSWORD} 个字符。", f"Password may have at most {MAX_PASSWORD} characters.", field)
-    if any(ord(c) < 32 for c in pw):
-        raise InvalidInput("密码不能含有控制字符。", "Password cannot contain control characters.", field)
-    if len(set(pw)) < 4 or pw.lower() in COMMON or (username and username.lower() in pw.lower()):
-        raise InvalidInput("密码太容易被猜到（重复字符、常见密码或包含用户名），请换一个。",
-                           "This password is too easy to guess (repeated characters, a common password, or it "
-                           "contains the username); choose another.", field)
-    return pw
-
-
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
     # Checked when the username is unknown, so the answer takes as long as for a real user.
@@ -133,7 +116,7 @@ def _dummy_hash() -> str:
 def _account(user: User, party: Party | None) -> Account:
     return Account(user.id, user.username, user.party_id, party.name if party else None,
                    party.kind if party else None, party.credit_status if party else None,
-                   bool(user.is_admin), fingerprint(user.password_hash))
+                   bool(user.is_admin), fingerprint(user.password_hash), user.pseudonym)
 
 
 def load(engine: Engine, user_id: int) -> Account | None:
@@ -143,45 +126,52 @@ def load(engine: Engine, user_id: int) -> Account | None:
         return _account(row[0], row[1]) if row else None
 
 
+def actor_of(engine: Engine, username: str) -> Actor:
+    """The actor of a login by username (for the CLI's `do --as`)."""
+    name = normalize_username(username)
+    with read_session(engine) as s:
+        row = s.execute(select(User, Party).outerjoin(Party, Party.id == User.party_id)
+                        .where(func.lower(User.username) == name)).first() if USERNAME_RE.fullmatch(name) else None
+        if row is None:
+            raise UNKNOWN_LOGIN("as", name=name[:60])
+        return _account(row[0], row[1]).actor
+
+
 def _require_admin(actor: Actor) -> None:
     if not actor.is_admin:
-        raise Forbidden("只有系统管理员可以管理登录账户。", "Only an administrator may manage user accounts.")
+        raise ADMIN_ONLY()
 
 
-def create_user(engine: Engine, actor: Actor, *, party_id: object, username: object, password: object,
-                is_admin: bool = False) -> Account:
-    """Create a login for a party (its role follows the party's kind), or an administrator."""
-    _require_admin(actor)
-    name = check_username(username)
-    pw = check_password(password, name)
-    pid: int | None = None
-    if party_id not in (None, ""):
-        try:
-            pid = int(str(party_id).strip())
-        except ValueError:
-            raise InvalidInput("单位编号应为数字。", "Party id must be a number.", "party") from None
-        if not 1 <= pid < 2**31:
-            raise NotFound("单位不存在。", f"Party {pid} does not exist.", "party")
-    elif not is_admin:
-        raise InvalidInput("请选择该用户所属的单位。", "Choose the party this user acts for.", "party")
-    taken = RuleViolation("该用户名已被使用。", f"The username {name} is taken.", "username")
-    with read_session(engine) as s:  # refuse what we can before the slow hash
-        party = s.get(Party, pid) if pid is not None else None
-        if pid is not None and party is None:
-            raise NotFound("单位不存在。", f"Party {pid} does not exist.", "party")
-        if s.scalar(select(User.id).where(func.lower(User.username) == name)) is not None:
-            raise taken
-    digest = generate_password_hash(pw)  # slow on purpose; computed outside the write lock
-    with write_session(engine) as s:
-        if s.scalar(select(User.id).where(func.lower(User.username) == name)) is not None:
-            raise taken
-        user = User(party_id=pid, username=name, password_hash=digest, is_admin=bool(is_admin), failed_logins=0)
-        s.add(user)
-        try:
-            s.flush()
-        except IntegrityError:  # a concurrent writer took the name between our check and insert
-            raise taken from None
-        return _account(user, party)
+def create_user(trace: Trace, actor: Actor, *, party_id: object, username: object, password: object,
+                is_admin: bool = False, password_hash: str | None = None) -> Account:
+    """Create a login for a party (its role follows the party's kind), or an administrator: a
+    `user.create` entry, then its username and password hash. `password_hash`: one hashed
+    already (the demo gives its logins one password)."""
+    data = {"party": party_id, "username": username, "password": password or "", "admin": is_admin}
+    if password_hash is None:
+        cmd, inp, prepared = trace.parse("user.create", data)
+    else:
+        cmd = trace.command("user.create")
+        inp = parse(cmd.input, data)
+        prepared = {"username": check_username(inp.username), "password_hash": password_hash}  # type: ignore[attr-defined]
+    with trace.transaction(actor) as tx:
+        tx.run(cmd, inp, prepared)
+    with read_session(trace.engine) as s:
+        user = s.scalars(select(User).where(User.username == prepared["username"])).one()  # type: ignore[index]
+        return _account(user, s.get(Party, user.party_id) if user.party_id else None)
+
+
+def log_existing_logins(trace: Trace) -> int:
+    """Log a `user.create` entry for every login made before logins were logged (the upgrade from
+    version 1 entries): the system records them under the pseudonyms the migration gave them."""
+    with read_session(trace.engine) as s:
+        waiting = s.execute(select(User.pseudonym, User.party_id, User.is_admin).where(User.created_entry.is_(None))
+                            .order_by(User.id)).all()
+    if waiting:
+        with trace.transaction(SYSTEM) as tx:
+            for pseudonym, party_id, admin in waiting:
+                tx.record(UserCreate(user=pseudonym, party_id=party_id, admin=bool(admin)))
+    return len(waiting)
 
 
 def authenticate(engine: Engine, username: object, password: object, now: datetime | None = None) -> Account:
@@ -192,14 +182,13 @@ def authenticate(engine: Engine, username: object, password: object, now: dateti
     now = now or datetime.now(UTC)
     name = normalize_username(username)[:60]
     pw = "" if password is None else str(password)[:MAX_PASSWORD]
-    wrong = LoginFailed("用户名或密码不正确。", "Wrong username or password.", "password")
     if not USERNAME_RE.fullmatch(name):
         name = ""  # cannot be anyone's name; no need to ask the database (nor to send it a NUL)
     with read_session(engine) as s:
         user = s.scalar(select(User).where(func.lower(User.username) == name)) if name else None
     if user is None:
         check_password_hash(_dummy_hash(), pw)
-        raise wrong
+        raise WRONG("password")
     locked = _utc(user.locked_until)
     if locked is not None and locked > now:
         raise _locked(locked, now)
@@ -215,17 +204,13 @@ def authenticate(engine: Engine, username: object, password: object, now: dateti
         if lock_now:
             row.failed_logins, row.locked_until = 0, now + timedelta(minutes=LOCK_MINUTES)
     if lock_now:
-        raise _locked(now + timedelta(minutes=LOCK_MINUTES), now, just_now=True)
-    raise wrong
+        raise LOCKED_NOW("password", n=MAX_FAILURES, minutes=LOCK_MINUTES, until=now + timedelta(minutes=LOCK_MINUTES))
+    raise WRONG("password")
 
 
-def _locked(until: datetime, now: datetime, just_now: bool = False) -> AccountLocked:
+def _locked(until: datetime, now: datetime) -> DomainError:
     minutes = max(1, -(-int((until - now).total_seconds()) // 60))
-    zh = (f"连续 {MAX_FAILURES} 次密码错误，账户已锁定 {LOCK_MINUTES} 分钟。" if just_now else
-          f"密码错误次数过多，账户已锁定，请 {minutes} 分钟后再试。")
-    en = (f"{MAX_FAILURES} wrong passwords in a row: the account is locked for {LOCK_MINUTES} minutes." if just_now else
-          f"Too many wrong passwords: the account is locked; try again in {minutes} minutes.")
-    return AccountLocked(zh, en, until)
+    return LOCKED("password", minutes=minutes, until=until)
 
 
 def change_password(engine: Engine, user_id: int, *, current: object, new: object, confirm: object,
@@ -233,18 +218,16 @@ def change_password(engine: Engine, user_id: int, *, current: object, new: objec
     """Change one's own password after proving the current one (a wrong one counts as a failure)."""
     account = load(engine, user_id)
     if account is None:
-        raise NotFound("用户不存在。", "No such user.")
+        raise NO_SUCH_USER(None, name=str(user_id))
     if new != confirm:
-        raise InvalidInput("两次输入的新密码不一致。", "The two new passwords differ.", "confirm")
+        raise CONFIRM("confirm")
     pw = check_password(new, account.username, field="new")
     try:
         authenticate(engine, account.username, current, now)
     except LoginFailed:
-        raise InvalidInput("当前密码不正确。", "The current password is wrong.", "current") from None
-    except AccountLocked as exc:
-        raise AccountLocked(exc.zh, exc.en, exc.until) from None
+        raise CURRENT_WRONG("current") from None
     if pw == current:
-        raise InvalidInput("新密码不能与当前密码相同。", "The new password must differ from the current one.", "new")
+        raise SAME("new")
     return _store_password(engine, user_id, pw)
 
 
@@ -255,7 +238,7 @@ def reset_password(engine: Engine, actor: Actor, *, username: object, new: objec
     with read_session(engine) as s:
         uid = s.scalar(select(User.id).where(func.lower(User.username) == name)) if USERNAME_RE.fullmatch(name) else None
     if uid is None:
-        raise NotFound("用户不存在。", f"No user called {name[:60]}.", "username")
+        raise NO_SUCH_USER("username", name=name[:60])
     return _store_password(engine, uid, check_password(new, name, field="new"))
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from trace.clock import rfc3339, utc_now
 from trace.ledger import merkle, note
 from trace.ledger.models import Checkpoint, LogEntry, LogHead, MerkleNode
 
@@ -38,16 +39,6 @@ class VerifyError(Exception):
         super().__init__(message if index is None else f"entry {index}: {message}")
         self.index = index
         self.detail = message
-
-
-def utc_now() -> datetime:
-    """The current time, UTC, timezone-aware."""
-    return datetime.now(UTC)
-
-
-def rfc3339(t: datetime) -> str:
-    """RFC 3339 UTC timestamp with millisecond precision and a Z."""
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def b64(data: bytes) -> str:
@@ -105,6 +96,15 @@ class Head:
         return merkle.root_from_frontier(self.frontier)
 
 
+@dataclass
+class Staged:
+    """Entries made but not yet written: the head they lead to, their rows and Merkle nodes."""
+
+    head: Head
+    entries: list[tuple[int, bytes, bytes]] = field(default_factory=list)
+    nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
+
+
 def _split(frontier: bytes) -> list[bytes]:
     return [frontier[i : i + 32] for i in range(0, len(frontier), 32)]
 
@@ -135,39 +135,51 @@ class Ledger:
             raise LedgerError("the log has no head: run `flask --app trace init` first")
         return Head(row.size, _split(row.frontier), row.last_leaf)
 
-    def append(self, session: Session, head: Head, record: Mapping[str, object]) -> tuple[Head, Appended]:
+    def append(self, session: Session, head: Head, record: Mapping[str, object],
+               recorded_at: str | None = None) -> tuple[Head, Appended]:
         """Append one record; returns the new head and the entry. Caller holds the lock."""
-        head, done = self.append_many(session, head, [record])
+        head, done = self.append_many(session, head, [record], recorded_at)
         return head, done[0]
 
     def append_many(
-        self, session: Session, head: Head, records: Iterable[Mapping[str, object]]
+        self, session: Session, head: Head, records: Iterable[Mapping[str, object]], recorded_at: str | None = None
     ) -> tuple[Head, list[Appended]]:
-        """Append records in order within the caller's transaction, writing each table once."""
-        size, frontier, prev = head.size, list(head.frontier), head.last_leaf
-        recorded_at = rfc3339(self.clock())
-        entry_rows: list[tuple[int, bytes, bytes]] = []
-        node_rows: list[tuple[int, int, bytes]] = []
-        done: list[Appended] = []
-        for record in records:
-            if {"index", "prev", "recorded_at"} & record.keys():
-                raise LedgerError("index, prev and recorded_at are set by the log, not the caller")
-            body = canonical({**record, "index": size, "prev": b64(prev), "recorded_at": recorded_at})
-            leaf = merkle.leaf_hash(body)
-            new_nodes, frontier = merkle.append_leaf(size, leaf, frontier)
-            entry_rows.append((size, body, leaf))
-            node_rows.extend(new_nodes)
-            done.append(Appended(size, body, leaf))
-            size, prev = size + 1, leaf
-        if not done:
-            return head, done
+        """Append records in order within the caller's transaction, writing each table once.
+        `recorded_at` (an RFC 3339 time) is the caller's "now", so that the rules it checked
+        against that time are checked against the same time when the log is replayed."""
+        staged = Staged(head)
+        done = [self.stage(staged, record, recorded_at) for record in records]
+        self.write(session, staged)
+        return staged.head, done
+
+    def stage(self, staged: Staged, record: Mapping[str, object], recorded_at: str | None = None) -> Appended:
+        """Make the next entry of `staged` from a record, without writing yet (see write): a
+        transaction of many events writes the log's tables once, at its end."""
+        if {"index", "prev", "recorded_at"} & record.keys():
+            raise LedgerError("index, prev and recorded_at are set by the log, not the caller")
+        head = staged.head
+        body = canonical({**record, "index": head.size, "prev": b64(head.last_leaf),
+                          "recorded_at": recorded_at or rfc3339(self.clock())})
+        leaf = merkle.leaf_hash(body)
+        new_nodes, frontier = merkle.append_leaf(head.size, leaf, head.frontier)
+        staged.entries.append((head.size, body, leaf))
+        staged.nodes.extend(new_nodes)
+        staged.head = Head(head.size + 1, frontier, leaf)
+        return Appended(head.size, body, leaf)
+
+    @staticmethod
+    def write(session: Session, staged: Staged) -> None:
+        """Write the staged entries, their Merkle nodes and the new head."""
+        if not staged.entries:
+            return
         # Core statements on the session's connection: the ORM adds nothing here but time.
         conn = session.connection()
-        _insert_rows(conn, "log_entries", ("idx", "body", "leaf_hash"), entry_rows)
-        if node_rows:
-            _insert_rows(conn, "merkle_nodes", ("level", "idx", "hash"), node_rows)
-        conn.execute(_UPDATE_HEAD, {"size": size, "frontier": b"".join(frontier), "last_leaf": prev})
-        return Head(size, frontier, prev), done
+        _insert_rows(conn, "log_entries", ("idx", "body", "leaf_hash"), staged.entries)
+        if staged.nodes:
+            _insert_rows(conn, "merkle_nodes", ("level", "idx", "hash"), staged.nodes)
+        head = staged.head
+        conn.execute(_UPDATE_HEAD, {"size": head.size, "frontier": b"".join(head.frontier), "last_leaf": head.last_leaf})
+        staged.entries, staged.nodes = [], []
 
     def sign_checkpoint(self, session: Session, head: Head) -> str | None:
         """Sign and store a checkpoint of the tree at `head` (the caller holds the lock and has

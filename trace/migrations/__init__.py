@@ -20,3 +20,20 @@ def upgrade(*, database_url: str | None = None, connection: Any = None) -> None:
     cfg.attributes["database_url"] = database_url
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "head")
+
+
+def head() -> str:
+    """The latest revision the code knows."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", script_location())
+    return ScriptDirectory.from_config(cfg).get_current_head() or ""
+
+
+def current(connection: Any) -> str | None:
+    """The revision a database is at (None: not migrated at all)."""
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()

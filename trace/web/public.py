@@ -17,15 +17,23 @@ def _bad(message: str, status: int = 400) -> tuple[Response, int]:
     return jsonify({"error": message}), status
 
 
+MAX_INDEX = 2**63 - 1  # the log's indexes and sizes are 64-bit integers in every engine
+
+
+def log_number(raw: str, what: str) -> int:
+    """A log index or size from a URL: ASCII digits only (not '²' or '٣'), within 64 bits."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > MAX_INDEX:
+        raise LedgerError(f"{what} must be a whole number from 0 to {MAX_INDEX} in ASCII digits, not {raw[:40]!r}")
+    return int(raw)
+
+
 def _int_arg(name: str, required: bool = True) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         if required:
             raise LedgerError(f"query parameter {name!r} is required, e.g. ?{name}=0")
         return None
-    if not raw.isdigit() or len(raw) > 19:
-        raise LedgerError(f"query parameter {name!r} must be a non-negative integer, not {raw[:40]!r}")
-    return int(raw)
+    return log_number(raw, f"query parameter {name!r}")
 
 
 @bp.errorhandler(LedgerError)
@@ -57,12 +65,14 @@ def key() -> Response:
 @bp.get("/log/entries/<index>")
 def entry(index: str) -> Response | tuple[Response, int]:
     """One entry's exact bytes: SHA-256(0x00 || body) is its leaf hash."""
-    if not index.isdigit() or len(index) > 19:
-        return _bad(f"entry index must be a non-negative integer, not {index[:40]!r}")
+    try:
+        number = log_number(index, "entry index")
+    except LedgerError as exc:
+        return _bad(str(exc))
     svc = services.get()
     with read_session(svc.engine) as s:
         try:
-            body = svc.ledger.entry(s, int(index))
+            body = svc.ledger.entry(s, number)
         except LedgerError as exc:
             return _bad(str(exc), 404)
     resp = Response(body, mimetype="application/json")

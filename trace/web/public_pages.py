@@ -33,10 +33,12 @@ from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from trace import services
-from trace.domain import consumer
-from trace.domain.consumer import LRU, CheckpointError, ConsumerView, LotRef, PackageRef
-from trace.domain.errors import InvalidInput
-from trace.domain.operations import CHINA
+from trace.clock import CHINA
+from trace.domain import identifiers, scans
+from trace.domain.errors import DomainError
+from trace.domain.messages import N_
+from trace.domain.queries import public as consumer
+from trace.domain.queries.public import LRU, CheckpointError, ConsumerView, LotRef, PackageRef
 from trace.web.public_limits import (
     DEFAULT_LOOKUP_LIMIT,
     DEFAULT_MISS_LIMIT,
@@ -105,14 +107,14 @@ def _mark_secret() -> bytes:
 
 
 def _mark(now: datetime) -> str:
-    """This client's scan mark for today (see consumer.client_mark), remembered briefly."""
+    """This client's scan mark for today (see scans.client_mark), remembered briefly."""
     client, day = _client(), now.astimezone(CHINA).date()
     marks = current_app.extensions.get("trace_public_marks")
     if marks is None:
         marks = current_app.extensions.setdefault("trace_public_marks", LRU(4096))
     mark = marks.get((client, day))
     if mark is None:
-        mark = consumer.client_mark(_mark_secret(), client, now)
+        mark = scans.client_mark(_mark_secret(), client, now)
         marks.put((client, day), mark)
     return mark
 
@@ -176,7 +178,7 @@ def _error(kind: str, status: int, fmt: str, message: str = "", code: str = "", 
     return _page(html, status, extra)
 
 
-def _bad(exc: InvalidInput, fmt: str, raw: str) -> Response:
+def _bad(exc: DomainError, fmt: str, raw: str) -> Response:
     limiter().miss(_client())
     return _error("invalid", 400, fmt, exc.message(_lang()), raw)
 
@@ -209,7 +211,7 @@ def _urls(ref: PackageRef | LotRef, facts: dict[str, Any]) -> dict[str, str]:
     root = request.script_root
     proof = f"/p/{ref.serial}/proof" if isinstance(ref, PackageRef) else f"/lot/{ref.lot}/proof"
     return {"self": root + ref.path, "absolute": _base() + ref.path,
-            "lot": root + consumer.lot_path(facts["lot"]["code"], facts["product"]["gtin"]),
+            "lot": root + identifiers.lot_path(facts["lot"]["code"], facts["product"]["gtin"]),
             "proof": root + proof, "linkset": root + ref.path + "?linkType=linkset", "report": root + "/report"}
 
 
@@ -249,10 +251,10 @@ def _package(raw_serial: str, raw_gtin: str | None = None, raw_lot: str | None =
     if blocked is not None:
         return blocked
     try:
-        gtin = consumer.normalize_gtin(raw_gtin) if raw_gtin is not None else None
-        lot = consumer.check_lot(raw_lot) if raw_lot is not None else None
-        serial = consumer.normalize_serial(raw_serial)
-    except InvalidInput as exc:
+        gtin = identifiers.normalize_gtin(raw_gtin) if raw_gtin is not None else None
+        lot = identifiers.check_lot(raw_lot) if raw_lot is not None else None
+        serial = identifiers.normalize_serial(raw_serial)
+    except DomainError as exc:
         return _bad(exc, fmt, request.path)
     link_type = request.args.get("linkType")
     # A scan is a GET of the code's URL for a person or an app; a language switch on the page, a
@@ -264,7 +266,7 @@ def _package(raw_serial: str, raw_gtin: str | None = None, raw_lot: str | None =
     if not _matches(ref, gtin, lot):
         return _unknown(fmt, serial)
     assert ref is not None
-    scans = None
+    counted = None
     if counting:
         now = datetime.now(UTC)
         raw = v.count_scan(ref.package_id, mark=_mark(now), now=now)
@@ -273,10 +275,10 @@ def _package(raw_serial: str, raw_gtin: str | None = None, raw_lot: str | None =
             if not _matches(ref, gtin, lot):
                 return _unknown(fmt, serial)
             assert ref is not None
-        scans = consumer.scan_summary(raw, copy_threshold=int(_conf("TRACE_COPY_CLIENTS")))
+        counted = scans.scan_summary(raw, copy_threshold=int(_conf("TRACE_COPY_CLIENTS")))
     elif fmt in ("html", "json") and request.method == "GET":  # show the counter, count nothing
         raw = v.peek_scans(ref.package_id)
-        scans = consumer.scan_summary(raw, copy_threshold=int(_conf("TRACE_COPY_CLIENTS"))) if raw else None
+        counted = scans.scan_summary(raw, copy_threshold=int(_conf("TRACE_COPY_CLIENTS"))) if raw else None
     facts = v.package_facts(ref)
     if fmt == "linkset":
         return _json(linkset(ref, facts, _status(facts, None)), mimetype=LINKSET, cache="public, max-age=60")
@@ -284,17 +286,17 @@ def _package(raw_serial: str, raw_gtin: str | None = None, raw_lot: str | None =
         return redirect(_urls(ref, facts)["proof"], 307)
     if link_type in LINK_TYPES and LINK_TYPES[link_type]:
         return redirect(ref.path + LINK_TYPES[link_type], 307)
-    status = _status(facts, scans)
+    status = _status(facts, counted)
     urls = _urls(ref, facts)
     link = f'<{urls["linkset"]}>; rel="linkset"; type="{LINKSET}", <{urls["absolute"]}>; rel="canonical"'
     if fmt == "json":
-        resp = _json(public_json(facts, status, scans, urls))
+        resp = _json(public_json(facts, status, counted, urls))
         resp.headers["Link"] = link
         return resp
-    html = _render_cached("public/package.html", ("package", ref.package_id, ref.size, status["code"], scans is not None),
-                          facts=facts, status=status, scans=scans, urls=urls,
+    html = _render_cached("public/package.html", ("package", ref.package_id, ref.size, status["code"], counted is not None),
+                          facts=facts, status=status, scans=counted, urls=urls,
                           report_phone=_conf("TRACE_REPORT_PHONE"), report_url=_conf("TRACE_REPORT_URL"))
-    return _page(html.replace(SCAN_SLOT, scan_line(scans), 1), extra={"Link": link})
+    return _page(html.replace(SCAN_SLOT, scan_line(counted), 1), extra={"Link": link})
 
 
 SCAN_SLOT = "<!--trace:scan-line-->"
@@ -327,9 +329,9 @@ def scan_line(scans: dict[str, Any] | None) -> str:
     if not scans:
         return ""
     if scans["count"] <= 1:
-        return _translated('<p class="scans">', "This is the first check of this code.")
+        return _translated('<p class="scans">', N_("This is the first check of this code."))
     # An integer and a date: nothing to escape in what goes into the escaped translation.
-    return _translated('<p class="scans">', "This code has been checked %(n)s times, first on %(date)s.") % {
+    return _translated('<p class="scans">', N_("This code has been checked %(n)s times, first on %(date)s.")) % {
         "n": int(scans["count"]), "date": pub_date(scans["first_at"])}
 
 
@@ -377,9 +379,9 @@ def _lot(raw_lot: str, raw_gtin: str | None = None) -> Response:
     if blocked is not None:
         return blocked
     try:
-        gtin = consumer.normalize_gtin(raw_gtin) if raw_gtin is not None else None
-        lot = consumer.check_lot(raw_lot)
-    except InvalidInput as exc:
+        gtin = identifiers.normalize_gtin(raw_gtin) if raw_gtin is not None else None
+        lot = identifiers.check_lot(raw_lot)
+    except DomainError as exc:
         return _bad(exc, fmt, request.path)
     with services.get().engine.connect() as s:
         ref = consumer.find_lot(s, lot, gtin)
@@ -470,8 +472,8 @@ def register(bp: Blueprint) -> None:
         if blocked is not None:
             return blocked
         try:
-            sn = consumer.normalize_serial(serial)
-        except InvalidInput as exc:
+            sn = identifiers.normalize_serial(serial)
+        except DomainError as exc:
             return _bad(exc, "json", serial)
         with services.get().engine.connect() as s:
             ref = consumer.find_package(s, sn)
@@ -484,8 +486,8 @@ def register(bp: Blueprint) -> None:
         if blocked is not None:
             return blocked
         try:
-            code = consumer.check_lot(lot)
-        except InvalidInput as exc:
+            code = identifiers.check_lot(lot)
+        except DomainError as exc:
             return _bad(exc, "json", lot)
         with services.get().engine.connect() as s:
             ref = consumer.find_lot(s, code)
@@ -498,8 +500,8 @@ def register(bp: Blueprint) -> None:
         if not code:
             return _page(render_template("public/lookup.html", message="", code=""))
         try:
-            serial = consumer.normalize_serial(code)
-        except InvalidInput as exc:
+            serial = identifiers.normalize_serial(code)
+        except DomainError as exc:
             return _page(render_template("public/lookup.html", message=exc.message(_lang()), code=code[:40]), 400)
         return redirect(url_for("public.package", serial=serial), 303)
 

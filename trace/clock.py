@@ -1,0 +1,87 @@
+"""Time in one place: Beijing time for people, RFC 3339 UTC for the log.
+
+The log records every time as RFC 3339 UTC with milliseconds and a Z (``2026-09-20T01:00:00.000Z``),
+so that times compare as strings and encode canonically. People here read and type Beijing time
+(UTC+8, no daylight saving); a time typed without an offset is Beijing time. Shared by the ledger
+and the domain, so it imports neither."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta, timezone
+
+CHINA = timezone(timedelta(hours=8), "CST")
+Clock = Callable[[], datetime]
+# The one shape of a time inside a log entry.
+LOG_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+# What people and machines may type: a date, optionally a time, optionally an offset.
+_TYPED = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?")
+
+
+def utc_now() -> datetime:
+    """The current time, UTC, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def rfc3339(t: datetime) -> str:
+    """The log's form of a time: RFC 3339 UTC with milliseconds and a Z."""
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def rfc3339_seconds(t: datetime) -> str:
+    """RFC 3339 UTC to the second, for what the public sees (scan times)."""
+    return t.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def parse_log_time(value: str) -> datetime:
+    """A log time (see LOG_TIME) as an aware datetime; ValueError if it has another shape."""
+    if not LOG_TIME.fullmatch(value):
+        raise ValueError(f"not a log time: {value[:40]!r}")
+    return datetime.fromisoformat(value[:-1] + "+00:00")
+
+
+def parse_typed(value: str) -> datetime:
+    """A time as people or machines type it: RFC 3339 or ``2026-09-20 08:00``; without an offset
+    it is Beijing time. ValueError when it is not a real time."""
+    m = _TYPED.fullmatch(value.strip())
+    if not m:
+        raise ValueError("not a time")
+    y, mo, d, h, mi, s, frac, off = m.groups()
+    tz = CHINA
+    if off == "Z":
+        tz = UTC
+    elif off:
+        sign = -1 if off[0] == "-" else 1
+        digits = off[1:].replace(":", "")
+        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+    micro = int((frac or "0").ljust(6, "0"))
+    return datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0), micro, tzinfo=tz)
+
+
+def china(t: datetime | str) -> datetime:
+    """A time (or a log time) in Beijing time."""
+    if isinstance(t, str):
+        t = parse_log_time(t)
+    return t.astimezone(CHINA)
+
+
+def china_date(t: datetime | str) -> date:
+    """The Beijing date of a time or a log time."""
+    return china(t).date()
+
+
+def china_minute(value: str | None) -> str:
+    """A log time as Beijing time to the minute (``2026-09-20 09:00``); '' for none, the text itself
+    when it is not a log time."""
+    if not value:
+        return ""
+    try:
+        return china(value).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return value
+
+
+def season_of(t: datetime | str) -> int:
+    """The harvest season of a time: its year in Beijing time."""
+    return china(t).year

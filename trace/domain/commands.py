@@ -1,0 +1,281 @@
+"""The live path: one command, one transaction.
+
+`Trace.run(name, actor, data)` parses the command's typed input, then in ONE database transaction:
+takes the log's write lock, builds the event from the input and the state, CHECKS it against the
+state and the acting party, appends it to the log, APPLIES exactly what the log holds to the state
+tables, stores what must stay out of the log (serials, salts, contact details), signs a checkpoint
+and commits. A refusal raises a DomainError and writes nothing.
+
+The methods below `run` (register_harvest, ship, ...) are the same commands with Python arguments,
+for the demo, the benchmarks and the tests."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from trace.clock import Clock, parse_log_time, rfc3339
+from trace.db import write_session
+from trace.domain import events, inputs, rules
+from trace.domain.actors import SYSTEM, Actor
+from trace.domain.errors import Code, InvalidInput
+from trace.domain.events import Entry, Event
+from trace.domain.messages import N_
+from trace.domain.rules import COMMANDS, Command
+from trace.domain.rules.context import Context
+from trace.domain.state import DbState
+from trace.ledger.store import Head, Ledger, Staged
+
+UNKNOWN_COMMAND = Code("command.unknown", InvalidInput, N_("There is no command %(name)s."))
+
+__all__ = ["Trace", "Tx", "Result", "NewBatch", "NewPackage", "SYSTEM", "Actor", "COMMANDS"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a command did: its entry and event, and what it keeps out of the log for the caller
+    (a pack's serials, to print)."""
+
+    entry: int
+    event: Event
+    private: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """For machines (`flask --app trace do`): the entry, the event as logged, and the serials
+        of a pack (the caller prints them; the log never holds them)."""
+        out: dict[str, Any] = {"entry": self.entry, "event": events.dump(self.event)}
+        if "serials" in self.private:
+            out["serials"] = self.private["serials"]
+        return out
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """A batch a command created."""
+
+    id: int
+    lot_code: str
+
+
+@dataclass(frozen=True)
+class NewPackage:
+    """A package a pack command issued."""
+
+    id: int
+    batch_id: int
+    net_g: int
+    serial_hash: str
+    pack_entry: int
+
+
+class Tx:
+    """One write transaction under the log's lock: commands run in it one after another."""
+
+    def __init__(self, session: Session, head: Head, ledger: Ledger, actor: Actor, now: datetime) -> None:
+        self.session = session
+        self.staged = Staged(head)  # the log's rows are written once, when the transaction ends
+        self.ledger = ledger
+        self.state = DbState(session.connection())
+        # The "now" of the rules is the entry's recorded_at to the millisecond, as in a replay.
+        self.recorded_at = rfc3339(now)
+        self.now = parse_log_time(self.recorded_at)
+        self.context = self.context_of(actor)
+        self.results: list[Result] = []
+        self.appended = 0
+
+    def context_of(self, actor: Actor) -> Context:
+        """The rules' view of an actor in this transaction."""
+        return Context(actor.party_id, actor.pseudonym, actor.is_admin, self.now, self.recorded_at)
+
+    def run(self, command: Command, inp: inputs.Input, prepared: dict[str, Any] | None = None,
+            actor: Actor | None = None) -> Result:
+        """Build, check, append, apply, store: one event (by the transaction's actor, or `actor`)."""
+        if actor is not None:
+            self.context = self.context_of(actor)
+        built = command.build(self.state, inp, self.context)
+        entry = self.record(built.event)
+        private = {**(prepared or {}), **built.private}
+        if command.store is not None:
+            command.store(self.session.connection(), entry, private)
+        result = Result(entry.index, entry.event, private)
+        self.results.append(result)
+        return result
+
+    @property
+    def head(self) -> Head:
+        """The log's head as it will be when the transaction commits."""
+        return self.staged.head
+
+    def record(self, event: Event) -> Entry:
+        """Check an event, append it, and apply exactly what the log holds, as a replay would."""
+        rules.check(self.state, event, self.context)
+        record = events.record(event, self.context.party_id, self.context.user)
+        appended = self.ledger.stage(self.staged, record, self.context.recorded_at)
+        self.appended += 1
+        entry = events.decode(appended.body)
+        rules.apply(self.state, entry.event, self.context.at(entry.index))
+        self.state.flush()
+        return entry
+
+
+class Trace:
+    """The domain's entry point: commands that write, guarded by the rules."""
+
+    def __init__(self, engine: Engine, ledger: Ledger, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.ledger = ledger
+        self.clock = clock or ledger.clock
+
+    @staticmethod
+    def command(name: str) -> Command:
+        """A command by name."""
+        found = COMMANDS.get(name)
+        if found is None:
+            raise UNKNOWN_COMMAND("command", name=name)
+        return found
+
+    def parse(self, name: str, data: Mapping[str, Any], *, unit: str = inputs.G,
+              names: Any = None) -> tuple[Command, inputs.Input, dict[str, Any]]:
+        """The command, its typed input and what it prepares outside the lock (a password hash)."""
+        cmd = self.command(name)
+        inp = inputs.parse(cmd.input, data, unit=unit, names=names)
+        return cmd, inp, cmd.prepare(inp) if cmd.prepare is not None else {}
+
+    def run(self, name: str, actor: Actor, data: Mapping[str, Any], *, unit: str = inputs.G, names: Any = None) -> Result:
+        """Run one command as `actor` from its input data (see inputs.parse for unit and names)."""
+        cmd, inp, prepared = self.parse(name, data, unit=unit, names=names)
+        with self.transaction(actor) as tx:
+            return tx.run(cmd, inp, prepared)
+
+    @contextmanager
+    def transaction(self, actor: Actor) -> Iterator[Tx]:
+        """A write transaction under the log lock; signs one checkpoint of what it appended."""
+        with write_session(self.engine) as session:
+            head = self.ledger.lock(session)
+            tx = Tx(session, head, self.ledger, actor, self.clock())
+            yield tx
+            if tx.appended:
+                self.ledger.write(session, tx.staged)
+                self.ledger.sign_checkpoint(session, tx.staged.head)
+
+    def run_many(self, commands: Sequence[tuple[Actor, str, Mapping[str, Any]]]) -> list[Result]:
+        """Several commands, each by its actor, in one transaction with one checkpoint (imports,
+        the demo, benchmarks). A refusal of any one refuses them all."""
+        parsed = [(actor, *self.parse(name, data)) for actor, name, data in commands]
+        with self.transaction(SYSTEM) as tx:
+            return [tx.run(cmd, inp, prepared, actor) for actor, cmd, inp, prepared in parsed]
+
+    # -- the same commands with Python arguments ------------------------------------------------
+
+    def define_product(self, actor: Actor, *, id: str, name_zh: str, name_en: str, harvest_months: Sequence[int],
+                       yield_g_per_mu: int, lot_prefix: str, area: Sequence[tuple[str, str]], gtin: str | None = None,
+                       gi_ref: str = "") -> int:
+        """Define a GI product or change one (its area, months, ceiling): a regulator's act."""
+        return self.run("product.define", actor, {
+            "id": id, "name_zh": name_zh, "name_en": name_en, "harvest_months": list(harvest_months),
+            "yield_g_per_mu": yield_g_per_mu, "lot_prefix": lot_prefix, "area": [list(a) for a in area],
+            "gtin": gtin, "gi_ref": gi_ref}).entry
+
+    def register_party(self, actor: Actor, *, kind: str, name: str, uscc: str, township: str = "",
+                       gi_logo: bool = False, phone: str = "", address: str = "") -> int:
+        """Register a party (administrator or regulator). Returns its id."""
+        ev = self.run("party.register", actor, {"kind": kind, "name": name, "uscc": uscc, "township": township,
+                                                "gi_logo": gi_logo, "phone": phone, "address": address}).event
+        return ev.party.id  # type: ignore[attr-defined]
+
+    def set_credit(self, actor: Actor, party_id: object, status: str, reason: str) -> int:
+        """Put a party on the red or black list, or back to normal: regulators only."""
+        return self.run("party.credit", actor, {"party": party_id, "status": status, "reason": reason}).entry
+
+    def register_plot(self, actor: Actor, *, party_id: object, township: str, village: str, area_mu: object,
+                      lat: object = None, lon: object = None) -> int:
+        """Register a grower's plot. Returns its id."""
+        ev = self.run("plot.register", actor, {"party": party_id, "township": township, "village": village,
+                                               "area_mu": area_mu, "lat": lat, "lon": lon}).event
+        return ev.plot.id  # type: ignore[attr-defined]
+
+    def register_harvest(self, actor: Actor, *, plot_id: object, product_id: object, quantity_g: object,
+                         occurred_at: datetime | str | None = None) -> NewBatch:
+        """Register a harvest from one of the actor's plots, under the GI origin rules."""
+        ev = self.run("harvest", actor, {"plot": plot_id, "product": product_id, "quantity_g": quantity_g,
+                                         "occurred_at": occurred_at}).event
+        return NewBatch(ev.batch.id, ev.batch.lot)  # type: ignore[attr-defined]
+
+    def inspect(self, actor: Actor, batch_id: object, *, lab: str, report_no: str, passed: bool,
+                results: Sequence[Mapping[str, Any]] = (), certificate_no: str = "",
+                occurred_at: datetime | str | None = None) -> int:
+        """Record an inspection: regulators on any batch, the custodian on its own."""
+        return self.run("inspect", actor, {"batch": batch_id, "lab": lab, "report_no": report_no, "passed": passed,
+                                           "results": [dict(r) for r in results], "certificate_no": certificate_no,
+                                           "occurred_at": occurred_at}).entry
+
+    def grade(self, actor: Actor, batch_id: object, *, grade: str, occurred_at: datetime | str | None = None) -> int:
+        """Grade a batch (e.g. 特级, 一级)."""
+        return self.run("grade", actor, {"batch": batch_id, "grade": grade, "occurred_at": occurred_at}).entry
+
+    def split(self, actor: Actor, batch_id: object, quantities: Sequence[object],
+              occurred_at: datetime | str | None = None) -> list[NewBatch]:
+        """Split a batch into new batches; what they take never exceeds what the batch has loose."""
+        ev = self.run("split", actor, {"batch": batch_id, "quantities": list(quantities), "occurred_at": occurred_at}).event
+        return [NewBatch(c.id, c.lot) for c in ev.children]  # type: ignore[attr-defined]
+
+    def merge(self, actor: Actor, parts: Sequence[tuple[object, object]], *, quantity_g: object | None = None,
+              occurred_at: datetime | str | None = None) -> NewBatch:
+        """Merge quantities of batches of one product in the actor's custody into a new batch."""
+        ev = self.run("merge", actor, {"parts": [{"batch": b, "quantity_g": q} for b, q in parts],
+                                       "quantity_g": quantity_g, "occurred_at": occurred_at}).event
+        return NewBatch(ev.child.id, ev.child.lot)  # type: ignore[attr-defined]
+
+    def process(self, actor: Actor, batch_id: object, *, input_g: object, output_g: object, form: str,
+                method: str = "", occurred_at: datetime | str | None = None) -> NewBatch:
+        """Process part of a batch (e.g. dry dates) into a new batch; the yield is at most 100%."""
+        ev = self.run("process", actor, {"batch": batch_id, "input_g": input_g, "output_g": output_g, "form": form,
+                                         "method": method, "occurred_at": occurred_at}).event
+        return NewBatch(ev.child.id, ev.child.lot)  # type: ignore[attr-defined]
+
+    def pack(self, actor: Actor, batch_id: object, *, count: object, net_g: object,
+             occurred_at: datetime | str | None = None) -> list[tuple[NewPackage, str]]:
+        """Pack `count` packages of `net_g` each; returns the packages with their secret serials."""
+        res = self.run("pack", actor, {"batch": batch_id, "count": count, "net_g": net_g, "occurred_at": occurred_at})
+        ev = res.event
+        return [(NewPackage(p.id, ev.batch, p.net_g, p.serial_hash, res.entry), sn)  # type: ignore[attr-defined]
+                for p, sn in zip(ev.packages, res.private["serials"], strict=True)]  # type: ignore[attr-defined]
+
+    def store(self, actor: Actor, batch_id: object, *, facility: str, temperature_c: object,
+              occurred_at: datetime | str | None = None) -> int:
+        """Record cold storage with its temperature (kept as integer tenths of a degree)."""
+        return self.run("store", actor, {"batch": batch_id, "facility": facility, "temperature_c": temperature_c,
+                                         "occurred_at": occurred_at}).entry
+
+    def ship(self, actor: Actor, batch_id: object, *, to_party: object, vehicle: str = "",
+             occurred_at: datetime | str | None = None) -> int:
+        """Ship a batch to another party; it must receive it before anyone appends again."""
+        return self.run("ship", actor, {"batch": batch_id, "to_party": to_party, "vehicle": vehicle,
+                                        "occurred_at": occurred_at}).entry
+
+    def receive(self, actor: Actor, batch_id: object, occurred_at: datetime | str | None = None) -> int:
+        """Accept a batch shipped to the actor's party; custody passes to it."""
+        return self.run("receive", actor, {"batch": batch_id, "occurred_at": occurred_at}).entry
+
+    def sell(self, actor: Actor, batch_id: object, *, package_ids: Sequence[object] | None = None, loose_g: object = 0,
+             occurred_at: datetime | str | None = None) -> int:
+        """Sell packages of a batch (all unsold ones when none are named) and/or loose grams."""
+        return self.run("sell", actor, {"batch": batch_id, "packages": None if package_ids is None else list(package_ids),
+                                        "loose_g": loose_g, "occurred_at": occurred_at}).entry
+
+    def recall(self, actor: Actor, batch_id: object, *, reason: str, occurred_at: datetime | str | None = None) -> list[int]:
+        """Recall a batch and everything made from it; returns the batches it reached."""
+        ev = self.run("recall", actor, {"batch": batch_id, "reason": reason, "occurred_at": occurred_at}).event
+        return list(ev.affected)  # type: ignore[attr-defined]
+
+    def correct(self, actor: Actor, batch_id: object, *, target: object, changes: Mapping[str, Any], reason: str,
+                occurred_at: datetime | str | None = None) -> int:
+        """Amend an earlier event by a later one; the earlier entry stays as it was."""
+        return self.run("correct", actor, {"batch": batch_id, "target": target, "changes": dict(changes),
+                                           "reason": reason, "occurred_at": occurred_at}).entry
+

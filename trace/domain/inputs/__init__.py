@@ -1,0 +1,26 @@
+"""One typed input per command (see inputs.base for why pydantic, and how callers parse)."""
+from trace.domain.inputs.base import KG, G, Input, parse
+from trace.domain.inputs.batches import (
+    CorrectInput,
+    GradeInput,
+    HarvestInput,
+    InspectInput,
+    MergeInput,
+    MergePart,
+    PackInput,
+    ProcessInput,
+    RecallInput,
+    ReceiveInput,
+    ResultInput,
+    SellInput,
+    ShipInput,
+    SplitInput,
+    StoreInput,
+)
+from trace.domain.inputs.registry import CreditInput, PartyInput, PlotInput, ProductInput, UserInput
+
+__all__ = [
+    "G", "KG", "Input", "parse", "CorrectInput", "GradeInput", "HarvestInput", "InspectInput", "MergeInput", "MergePart",
+    "PackInput", "ProcessInput", "ReceiveInput", "RecallInput", "ResultInput", "SellInput", "ShipInput", "SplitInput",
+    "StoreInput", "CreditInput", "PartyInput", "PlotInput", "ProductInput", "UserInput",
+]

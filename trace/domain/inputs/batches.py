@@ -1,0 +1,193 @@
+"""Inputs of a batch's journey: harvest, inspection, grading, transformations, storage, custody,
+packing, sale, recall and correction. Times are optional (empty: now)."""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, ValidationInfo
+
+from trace.domain import limits
+from trace.domain.inputs.base import (
+    REQUIRED,
+    Count,
+    Decision,
+    Id,
+    Input,
+    Mass,
+    Pattern,
+    Temperature,
+    Text,
+    When,
+    YesNo,
+    _fail,
+    _mass,
+    fold,
+)
+from trace.domain.messages import N_
+
+
+class HarvestInput(Input):
+    """Register a harvest from one of the grower's own plots."""
+
+    plot: Id(title=N_("Plot"))
+    product: Text(limits.MAX_PLACE, title=N_("Product"))
+    quantity_g: Mass(title=N_("Quantity"))
+    occurred_at: When = None
+
+
+class ResultInput(Input):
+    """One row of an inspection report."""
+
+    name: Text(80, title=N_("Test"))
+    value: Text(40, required=False, title=N_("Value")) = ""
+    limit: Text(40, required=False, title=N_("Limit")) = ""
+    unit: Text(20, required=False, title=N_("Unit")) = ""
+    passed: Annotated[YesNo, Field(title=N_("Within the limit"), validation_alias="pass")] = True
+
+
+class InspectInput(Input):
+    """Record an inspection of a batch and its verdict."""
+
+    batch: Id(title=N_("Batch"))
+    lab: Text(limits.MAX_TEXT, title=N_("Laboratory"))
+    report_no: Text(limits.MAX_SHORT, title=N_("Report number"))
+    passed: Annotated[Decision, Field(title=N_("Verdict"))]
+    results: Annotated[list[ResultInput], Field(max_length=limits.MAX_RESULTS, title=N_("Results"))] = []
+    certificate_no: Text(limits.MAX_SHORT, required=False, title=N_("Certificate number")) = ""
+    occurred_at: When = None
+
+
+class GradeInput(Input):
+    """Grade a batch."""
+
+    batch: Id(title=N_("Batch"))
+    grade: Text(limits.MAX_PLACE, title=N_("Grade"))
+    occurred_at: When = None
+
+
+def _quantities(value: Any, info: ValidationInfo) -> list[int]:
+    """Quantities as a list, or as text separated by commas, spaces or 、 (as a form sends them)."""
+    items = [q for q in re.split(r"[\s,，、;；]+", fold(value)) if q] if isinstance(value, str) else list(value or [])
+    if not items:
+        raise _fail(REQUIRED)
+    parse = _mass(True)
+    return [parse(q, info) for q in items]
+
+
+class SplitInput(Input):
+    """Split quantities off a batch into new batches."""
+
+    batch: Id(title=N_("Batch"))
+    quantities: Annotated[list[int], Field(min_length=1, max_length=limits.MAX_SPLIT, title=N_("Quantities")), BeforeValidator(_quantities)]
+    occurred_at: When = None
+
+
+class MergePart(Input):
+    """What a merge takes from one batch."""
+
+    batch: Id(title=N_("Batch"))
+    quantity_g: Mass(title=N_("Quantity"))
+
+
+class MergeInput(Input):
+    """Merge quantities of batches of one product and form into a new batch."""
+
+    parts: Annotated[list[MergePart], Field(min_length=2, max_length=limits.MAX_MERGE, title=N_("Batches to merge"))]
+    quantity_g: Annotated[Mass(title=N_("Merged quantity")) | None, BeforeValidator(lambda v: None if v in (None, "") else v)] = None
+    occurred_at: When = None
+
+
+class ProcessInput(Input):
+    """Process part of a batch into a new batch of another form."""
+
+    batch: Id(title=N_("Batch"))
+    input_g: Mass(title=N_("Input quantity"))
+    output_g: Mass(title=N_("Output quantity"))
+    form: Pattern(limits.FORM, N_("a lower-case word such as dried"), title=N_("Form"))
+    method: Text(limits.MAX_TEXT, required=False, title=N_("Method")) = ""
+    occurred_at: When = None
+
+
+class PackInput(Input):
+    """Pack packages of one net weight from a batch; each gets a QR code."""
+
+    batch: Id(title=N_("Batch"))
+    count: Count(1, limits.MAX_PACK, title=N_("Number of packages"))
+    net_g: Mass(title=N_("Net weight per package"))
+    occurred_at: When = None
+
+
+class StoreInput(Input):
+    """Record cold storage at a facility and temperature."""
+
+    batch: Id(title=N_("Batch"))
+    facility: Text(limits.MAX_TEXT, title=N_("Facility"))
+    temperature_c: Temperature
+    occurred_at: When = None
+
+
+class ShipInput(Input):
+    """Ship a batch to another party."""
+
+    batch: Id(title=N_("Batch"))
+    to_party: Id(title=N_("Receiving party"))
+    vehicle: Text(limits.MAX_VEHICLE, required=False, title=N_("Vehicle")) = ""
+    occurred_at: When = None
+
+
+class ReceiveInput(Input):
+    """Take custody of a batch shipped to the actor's party."""
+
+    batch: Id(title=N_("Batch"))
+    occurred_at: When = None
+
+
+def _ids(value: Any) -> list[Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [p for p in re.split(r"[\s,，、]+", fold(value)) if p]
+    return list(value)
+
+
+class SellInput(Input):
+    """Sell packages of a batch (by id, or the first `count` unsold ones; neither and no loose
+    quantity: every unsold one) and/or a loose quantity."""
+
+    batch: Id(title=N_("Batch"))
+    packages: Annotated[Annotated[list[Id(title=N_("Packages"))], Field(max_length=limits.MAX_SELL)] | None,
+                        Field(title=N_("Packages")), BeforeValidator(_ids)] = None
+    count: Annotated[Count(1, limits.MAX_SELL, title=N_("Packages sold")) | None,
+                     BeforeValidator(lambda v: None if v in (None, "") else v)] = None
+    loose_g: Mass(title=N_("Loose quantity sold"), positive=False) = 0
+    occurred_at: When = None
+
+
+class RecallInput(Input):
+    """Recall a batch and everything made from it."""
+
+    batch: Id(title=N_("Batch"))
+    reason: Text(limits.MAX_REASON, title=N_("Reason"))
+    occurred_at: When = None
+
+
+def _changes(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict) or not value:
+        raise _fail(REQUIRED)
+    return {fold(k): v for k, v in value.items()}
+
+
+class CorrectInput(Input):
+    """Amend fields of an earlier event of a batch; the earlier entry stays as it was."""
+
+    batch: Id(title=N_("Batch"))
+    target: Count(0, 10**15, title=N_("Entry to correct"))
+    changes: Annotated[dict[str, Any], Field(title=N_("Changes")), BeforeValidator(_changes)]
+    reason: Text(limits.MAX_REASON, title=N_("Reason"))
+    occurred_at: When = None
+
+
+__all__ = ["HarvestInput", "ResultInput", "InspectInput", "GradeInput", "SplitInput", "MergePart", "MergeInput",
+           "ProcessInput", "PackInput", "StoreInput", "ShipInput", "ReceiveInput", "SellInput", "RecallInput",
+           "CorrectInput"]

@@ -1,0 +1,52 @@
+"""The GI catalogue: the bureau defines a product, or changes its area, months or ceiling, with
+an event (no code change). Harvests are judged by the definition in force when they are logged."""
+from __future__ import annotations
+
+from trace.domain.errors import Code, RuleViolation
+from trace.domain.events import Place, ProductDefine, ProductSpec
+from trace.domain.inputs import ProductInput
+from trace.domain.messages import N_
+from trace.domain.rules import Built, apply_of, check_of, command
+from trace.domain.rules.common import regulator_or_admin
+from trace.domain.rules.context import Context
+from trace.domain.state import ProductState, State
+
+PREFIX_TAKEN = Code("product.prefix_taken", RuleViolation, N_("Lot prefix %(prefix)s is used by %(product)s."))
+GTIN_TAKEN = Code("product.gtin_taken", RuleViolation, N_("GTIN %(gtin)s is used by %(product)s."))
+
+
+@command("product.define", ProductInput)
+def build(state: State, inp: ProductInput, ctx: Context) -> Built:
+    """The event of a product definition."""
+    return Built(ProductDefine(product=ProductSpec(
+        id=inp.id, name_zh=inp.name_zh, name_en=inp.name_en, gtin=inp.gtin, gi_ref=inp.gi_ref,
+        harvest_months=inp.harvest_months, yield_g_per_mu=inp.yield_g_per_mu, lot_prefix=inp.lot_prefix,
+        area=[Place(township=t, village=v) for t, v in inp.area])))
+
+
+@check_of(ProductDefine)
+def check(state: State, ev: ProductDefine, ctx: Context) -> None:
+    """A regulator's (or the operator's) act; prefixes and GTINs name one product each."""
+    regulator_or_admin(state, ctx)
+    p = ev.product
+    other = state.product_with_prefix(p.lot_prefix)
+    if other is not None and other != p.id:
+        raise PREFIX_TAKEN("lot_prefix", prefix=p.lot_prefix, product=other)
+    if p.gtin is not None:
+        owner = state.product_with_gtin(p.gtin)
+        if owner is not None and owner != p.id:
+            raise GTIN_TAKEN("gtin", gtin=p.gtin, product=owner)
+
+
+@apply_of(ProductDefine)
+def apply(state: State, ev: ProductDefine, ctx: Context) -> None:
+    """Create the product or change it in place."""
+    p = ev.product
+    months = ",".join(str(m) for m in p.harvest_months)
+    area = sorted({(a.township, a.village) for a in p.area})
+    product = state.product(p.id)
+    if product is None:
+        state.add(ProductState(p.id, p.name_zh, p.name_en, p.gi_ref, p.gtin, months, p.yield_g_per_mu, p.lot_prefix, area))
+        return
+    product.name_zh, product.name_en, product.gi_ref, product.gtin = p.name_zh, p.name_en, p.gi_ref, p.gtin
+    product.harvest_months, product.yield_g_per_mu, product.lot_prefix, product.area = months, p.yield_g_per_mu, p.lot_prefix, area

@@ -1,0 +1,24 @@
+"""What a rule knows besides the state and the event: who acts, when, and which entry it is."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Context:
+    """The acting party and user of an entry, whether the actor administers the system, the time
+    the entry is recorded (the "now" of every time rule), its encoding version and, once appended,
+    its index."""
+
+    party_id: int | None
+    user: int | str | None
+    is_admin: bool
+    now: datetime
+    recorded_at: str
+    index: int = -1
+    version: int = 2  # the encoding version of the entry (older entries name some fields otherwise)
+
+    def at(self, index: int) -> Context:
+        """The same context for the entry at `index`."""
+        return replace(self, index=index)

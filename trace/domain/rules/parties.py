@@ -1,0 +1,196 @@
+"""The register: parties, the quality-credit list, growers' plots and logins."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Connection
+
+from trace.domain.errors import Code, Forbidden, InvalidInput, RuleViolation
+from trace.domain.events import (
+    Entry,
+    PartyCredit,
+    PartyRegister,
+    PartySpec,
+    PlotRegister,
+    PlotSpec,
+    UserCreate,
+)
+from trace.domain.identifiers import (
+    commitment,
+    location_value,
+    new_pseudonym,
+    new_salt,
+    uscc_problem,
+)
+from trace.domain.inputs import CreditInput, PartyInput, PlotInput, UserInput
+from trace.domain.messages import N_
+from trace.domain.passwords import check_password, check_username, hash_password
+from trace.domain.rules import Built, apply_of, check_of, command
+from trace.domain.rules.common import (
+    GROWER,
+    REGULATOR,
+    acting_party,
+    is_regulator,
+    next_id,
+    regulator,
+    regulator_or_admin,
+    require_party,
+)
+from trace.domain.rules.context import Context
+from trace.domain.state import DbState, PartyState, PlotState, State, UserState
+from trace.domain.tables.parties import Party, PartyContact, Plot, PlotLocation, User
+
+USCC_TAKEN = Code("party.uscc_taken", RuleViolation, N_("A party with this credit code is already registered."))
+PLOT_GROWERS_ONLY = Code("plot.growers_only", RuleViolation, N_("Plots belong to growers and cooperatives only."))
+PLOT_OWN_ONLY = Code("plot.own_only", Forbidden, N_("You may register plots of your own party only."))
+COORDINATES_PAIR = Code("input.coordinates_pair", InvalidInput, N_("Give both latitude and longitude, or neither."))
+USERNAME_TAKEN = Code("user.taken", RuleViolation, N_("The username %(name)s is taken."))
+USER_ADMIN_ONLY = Code("user.admin_only", Forbidden, N_("Only an administrator may manage user accounts."))
+USER_NEEDS_PARTY = Code("user.needs_party", InvalidInput, N_("Choose the party this user acts for."))
+USER_BUREAU = Code("user.bureau_only", Forbidden,
+                   N_("Logins of the market supervision bureau are made by the bureau itself, not by an administrator."))
+USER_TWICE = Code("log.user_twice", RuleViolation, N_("The login %(user)s is created twice."))
+
+
+# -- parties -----------------------------------------------------------------------------------
+
+
+def _store_contact(conn: Connection, entry: Entry, private: dict[str, Any]) -> None:
+    assert isinstance(entry.event, PartyRegister)
+    conn.execute(insert(PartyContact.__table__), {"party_id": entry.event.party.id, **private})  # type: ignore[arg-type]
+
+
+@command("party.register", PartyInput, store=_store_contact)
+def build_party(state: State, inp: PartyInput, ctx: Context) -> Built:
+    """A new party, with the next free id; its contact details stay out of the log."""
+    return Built(PartyRegister(party=PartySpec(
+        id=state.next_id(Party), kind=inp.kind, name=inp.name, uscc=inp.uscc, township=inp.township,
+        gi_logo=inp.gi_logo)), {"phone": inp.phone, "address": inp.address})
+
+
+@check_of(PartyRegister)
+def check_party(state: State, ev: PartyRegister, ctx: Context) -> None:
+    """Parties are registered by the bureau or an administrator, one per credit code."""
+    regulator_or_admin(state, ctx)
+    problem = uscc_problem(ev.party.uscc)
+    if problem:
+        raise problem
+    if state.party_with_uscc(ev.party.uscc) is not None:
+        raise USCC_TAKEN("uscc")
+    next_id(state, Party, ev.party.id, N_("party"))
+
+
+@apply_of(PartyRegister)
+def apply_party(state: State, ev: PartyRegister, ctx: Context) -> None:
+    """The party joins the register with a normal credit status."""
+    p = ev.party
+    state.add(PartyState(p.id, p.kind, p.name, p.uscc, p.township, p.gi_logo, "normal", ""))
+
+
+@command("party.credit", CreditInput)
+def build_credit(state: State, inp: CreditInput, ctx: Context) -> Built:
+    """A change of a party's place on the credit list."""
+    return Built(PartyCredit(party_id=inp.party, status=inp.status, reason=inp.reason))
+
+
+@check_of(PartyCredit)
+def check_credit(state: State, ev: PartyCredit, ctx: Context) -> None:
+    """The credit list is the bureau's alone, not the operator's."""
+    regulator(state, ctx)
+    require_party(state, ev.party_id)
+
+
+@apply_of(PartyCredit)
+def apply_credit(state: State, ev: PartyCredit, ctx: Context) -> None:
+    """The party's status and its reason."""
+    party = state.party(ev.party_id)
+    assert party is not None
+    party.credit_status, party.credit_reason = ev.status, ev.reason
+
+
+# -- plots -----------------------------------------------------------------------------------------
+
+
+def _store_location(conn: Connection, entry: Entry, private: dict[str, Any]) -> None:
+    if private:
+        assert isinstance(entry.event, PlotRegister)
+        conn.execute(insert(PlotLocation.__table__), {"plot_id": entry.event.plot.id, **private})  # type: ignore[arg-type]
+
+
+@command("plot.register", PlotInput, store=_store_location)
+def build_plot(state: State, inp: PlotInput, ctx: Context) -> Built:
+    """A new plot; the log holds a salted commitment to its coordinates, never the coordinates."""
+    if (inp.lat is None) != (inp.lon is None):
+        raise COORDINATES_PAIR("lat" if inp.lat is None else "lon")
+    private: dict[str, Any] = {}
+    location = None
+    if inp.lat is not None and inp.lon is not None:
+        private = {"lat_micro": inp.lat, "lon_micro": inp.lon, "salt": new_salt()}
+        location = commitment("plot-location", private["salt"], location_value(inp.lat, inp.lon))
+    return Built(PlotRegister(plot=PlotSpec(
+        id=state.next_id(Plot), party_id=inp.party, township=inp.township, village=inp.village,
+        area_centimu=inp.area_mu, location=location)), private)
+
+
+@check_of(PlotRegister)
+def check_plot(state: State, ev: PlotRegister, ctx: Context) -> None:
+    """A grower registers its own plots; an administrator any grower's."""
+    owner = require_party(state, ev.plot.party_id)
+    if owner.kind != GROWER:
+        raise PLOT_GROWERS_ONLY("party")
+    if not ctx.is_admin and ctx.party_id != owner.id:
+        raise PLOT_OWN_ONLY("party")
+    next_id(state, Plot, ev.plot.id, N_("plot"))
+
+
+@apply_of(PlotRegister)
+def apply_plot(state: State, ev: PlotRegister, ctx: Context) -> None:
+    """The plot joins its grower's register."""
+    p = ev.plot
+    state.add(PlotState(p.id, p.party_id, p.township, p.village, p.area_centimu, p.lat_micro, p.lon_micro, p.location))
+
+
+# -- logins ------------------------------------------------------------------------------------------
+
+
+def _prepare_user(inp: UserInput) -> dict[str, Any]:
+    name = check_username(inp.username)
+    return {"username": name, "password_hash": hash_password(check_password(inp.password, name))}
+
+
+def _store_user(conn: Connection, entry: Entry, private: dict[str, Any]) -> None:
+    assert isinstance(entry.event, UserCreate)
+    t = User.__table__  # type: ignore[attr-defined]
+    conn.execute(update(t).where(t.c.pseudonym == entry.event.user).values(**private))
+
+
+@command("user.create", UserInput, prepare=_prepare_user, store=_store_user)
+def build_user(state: State, inp: UserInput, ctx: Context) -> Built:
+    """A login with a fresh pseudonym; its username and password hash stay out of the log."""
+    name = check_username(inp.username)
+    if isinstance(state, DbState) and state.username_taken(name):
+        raise USERNAME_TAKEN("username", name=name)
+    return Built(UserCreate(user=new_pseudonym(), party_id=inp.party, admin=inp.admin))
+
+
+@check_of(UserCreate)
+def check_user(state: State, ev: UserCreate, ctx: Context) -> None:
+    """Administrators make logins (the console too); the bureau's logins are the bureau's."""
+    target = require_party(state, ev.party_id) if ev.party_id is not None else None
+    if ev.party_id is None and not ev.admin:
+        raise USER_NEEDS_PARTY("party")
+    console = ctx.party_id is None and ctx.user is None
+    if target is not None and target.kind == REGULATOR and not console:
+        if not (is_regulator(state, ctx) and acting_party(state, ctx).id == target.id and not ev.admin):
+            raise USER_BUREAU("party")
+    elif not ctx.is_admin:
+        raise USER_ADMIN_ONLY()
+    if state.user(ev.user) is not None:
+        raise USER_TWICE(None, user=ev.user)
+
+
+@apply_of(UserCreate)
+def apply_user(state: State, ev: UserCreate, ctx: Context) -> None:
+    """The login exists (the command then sets its username and password)."""
+    state.add(UserState(ev.user, ev.party_id, ev.admin, ctx.index))

@@ -1,0 +1,1 @@
+"""The state tables: typed SQLAlchemy models, one module per aggregate."""

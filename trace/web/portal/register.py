@@ -1,0 +1,150 @@
+"""The register: growers' plots, parties and the credit list, the GI catalogue, and logins."""
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+
+from trace.domain import accounts
+from trace.domain.errors import DomainError
+from trace.domain.inputs import KG
+from trace.domain.limits import MAX_ID
+from trace.domain.queries import portal as queries
+from trace.domain.tables.parties import PartyKind
+from trace.web import auth
+from trace.web.forms import by_field, namer, take
+from trace.web.portal.base import actor, bp, engine, lang_arg, refused, trace
+
+PLOT = {"party": "party", "township": "township", "village": "village", "area_mu": "area_mu", "lat": "lat", "lon": "lon"}
+PARTY = {"kind": "kind", "name": "name", "uscc": "uscc", "township": "township", "gi_logo": "gi_logo", "phone": "phone",
+         "address": "address"}
+CREDIT = {"status": "status", "reason": "reason"}
+PRODUCT = {"id": "id", "name_zh": "name_zh", "name_en": "name_en", "gi_ref": "gi_ref", "gtin": "gtin",
+           "harvest_months": "harvest_months", "yield_g_per_mu": "yield_kg_per_mu", "lot_prefix": "lot_prefix", "area": "area"}
+
+
+@bp.route("/plots", methods=["GET", "POST"])
+def plots() -> ResponseReturnValue:
+    """A grower's plots (an administrator's: every grower's), and registering a new one."""
+    errors: dict[str, str] = {}
+    status = 200
+    a = actor()
+    if request.method == "POST":
+        data = take(request.form, PLOT)
+        # The domain decides whose plot this may be; a grower's form simply names its own party.
+        if not data.get("party") and not a.is_admin:
+            data["party"] = a.party_id if a.party_id is not None else ""
+        try:
+            pid = trace().run("plot.register", a, data, unit=KG, names=namer(PLOT)).event.plot.id  # type: ignore[attr-defined]
+        except DomainError as exc:
+            errors, status = by_field(exc, auth.lang(), PLOT), exc.status
+        else:
+            flash(_("Plot %(id)s registered.", id=pid), "success")
+            return redirect(url_for(".plots"))
+    growers = queries.parties(engine(), a, kinds=[PartyKind.GROWER.value]) if a.is_admin else []
+    return render_template("portal/plots.html", plots=queries.plots(engine(), a), growers=growers, errors=errors,
+                           values=request.form), status
+
+
+@bp.get("/parties")
+def parties() -> ResponseReturnValue:
+    """The register of parties with their credit status (regulators and administrators)."""
+    return _parties_page()
+
+
+def _parties_page(errors: dict[str, str] | None = None, form: str | None = None, status: int = 200,
+                  credit_party: int | None = None) -> ResponseReturnValue:
+    try:
+        rows = queries.parties(engine(), actor())
+    except DomainError as exc:
+        return refused(exc)
+    return render_template("portal/parties.html", parties=rows, errors=errors or {}, form=form,
+                           values=request.form, credit_party=credit_party), status
+
+
+@bp.post("/parties")
+def party_create() -> ResponseReturnValue:
+    """Register a party (administrators and regulators)."""
+    data = take(request.form, PARTY)
+    data["gi_logo"] = request.form.get("gi_logo") == "yes"
+    try:
+        result = trace().run("party.register", actor(), data, unit=KG, names=namer(PARTY))
+    except DomainError as exc:
+        if exc.status == 403:
+            return refused(exc)
+        return _parties_page(by_field(exc, auth.lang(), PARTY), "create", exc.status)
+    party = result.event.party  # type: ignore[attr-defined]
+    flash(_("Party %(name)s registered with id %(id)s.", name=party.name, id=party.id), "success")
+    return redirect(url_for(".parties"))
+
+
+@bp.get("/parties/<int:party_id>/credit")
+def party_credit_get(party_id: int) -> ResponseReturnValue:
+    """See batch_action_get: back to the list."""
+    return redirect(url_for(".parties", _anchor=f"party-{party_id}", **lang_arg()))
+
+
+@bp.post("/parties/<int:party_id>/credit")
+def party_credit(party_id: int) -> ResponseReturnValue:
+    """Put a party on the red or black list or back to normal (regulators)."""
+    data = {"party": party_id if party_id <= MAX_ID else str(party_id), **take(request.form, CREDIT)}
+    try:
+        trace().run("party.credit", actor(), data, unit=KG, names=namer(CREDIT))
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            return refused(exc)
+        return _parties_page(by_field(exc, auth.lang(), CREDIT), "credit", exc.status, credit_party=party_id)
+    flash(_("Credit status recorded."), "success")
+    return redirect(url_for(".parties"))
+
+
+@bp.route("/products", methods=["GET", "POST"])
+def products() -> ResponseReturnValue:
+    """The GI catalogue; regulators define a product or change its area, months or ceiling."""
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            result = trace().run("product.define", actor(), take(request.form, PRODUCT), unit=KG, names=namer(PRODUCT))
+        except DomainError as exc:
+            if exc.status == 403:
+                return refused(exc)
+            errors, status = by_field(exc, auth.lang(), PRODUCT), exc.status
+        else:
+            flash(_("Product %(name)s recorded in the log.", name=result.event.product.name_zh), "success")  # type: ignore[attr-defined]
+            return redirect(url_for(".products"))
+    return render_template("portal/products.html", products=queries.product_details(engine()), errors=errors,
+                           values=request.form), status
+
+
+@bp.route("/users", methods=["GET", "POST"])
+def users() -> ResponseReturnValue:
+    """Logins (administrators): list, create, reset a password."""
+    a = actor()
+    errors: dict[str, str] = {}
+    status = 200
+    form = None
+    if request.method == "POST":
+        form = request.form.get("form", "create")
+        try:
+            if form == "reset":
+                acc = accounts.reset_password(engine(), a, username=request.form.get("username"),
+                                              new=request.form.get("new"))
+                flash(_("New password set for %(user)s; any lock is lifted.", user=acc.username), "success")
+            else:
+                acc = accounts.create_user(trace(), a, party_id=request.form.get("party") or None,
+                                           username=request.form.get("username"), password=request.form.get("password"),
+                                           is_admin=request.form.get("is_admin") == "yes")
+                flash(_("User %(user)s created.", user=acc.username), "success")
+        except DomainError as exc:
+            if exc.status == 403:
+                return refused(exc)
+            errors, status = by_field(exc, auth.lang()), exc.status
+        else:
+            return redirect(url_for(".users"))
+    try:
+        rows = accounts.list_users(engine(), a)
+    except DomainError as exc:
+        return refused(exc)
+    return render_template("portal/users.html", users=rows, parties=queries.parties(engine(), a), errors=errors,
+                           form=form, values=request.form), status
