@@ -42,3 +42,12 @@ def test_the_check_fails_on_a_flask_import(tmp_path: Path) -> None:
         path = tmp_path / "m.py"
         path.write_text(source)
         assert {m.split(".")[0] for m in _imports(path)} & {"flask", "flask_babel"}
+
+
+def test_the_domain_builds_no_engines() -> None:
+    """Engines (and their connections' settings) are the wiring's business (trace/db.py,
+    trace/services.py); the domain is handed them."""
+    for path in sorted((ROOT / "domain").rglob("*.py")):
+        names = {n.id if isinstance(n, ast.Name) else n.attr
+                 for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(n, (ast.Name, ast.Attribute))}
+        assert not names & {"create_engine", "make_engine", "make_scan_engine"}, path.relative_to(ROOT.parent)

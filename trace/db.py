@@ -58,6 +58,37 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def make_scan_engine(engine: Engine) -> tuple[Engine, str | None]:
+    """Connections of their own for the scan counter (see trace.domain.scans.ScanCounter), and
+    the file its writers queue on across processes (SQLite; None elsewhere or in memory).
+
+    On SQLite they run with synchronous=NORMAL: in WAL mode a commit then costs microseconds
+    instead of an fsync. On PostgreSQL they run in autocommit with synchronous_commit off. A crash
+    can lose the last few scans, never corrupt anything or touch the log, whose writers keep
+    synchronous commits on their own connections."""
+    url = engine.url.render_as_string(hide_password=False)
+    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        return engine, None
+    scans = make_engine(url)
+    event.listen(scans, "connect", _normal_sync if engine.dialect.name == "sqlite" else _autocommit_async)
+    event.listen(engine, "engine_disposed", lambda _e: scans.dispose())  # its connections go when the app's do
+    lock = engine.url.database + "-scans.lock" if engine.dialect.name == "sqlite" else None
+    return scans, lock
+
+
+def _normal_sync(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _autocommit_async(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_conn.autocommit = True
+    cur = dbapi_conn.cursor()
+    cur.execute("SET synchronous_commit TO OFF")
+    cur.close()
+
+
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """A session whose transaction holds the database write lock from its first statement.

@@ -9,8 +9,9 @@ from functools import cached_property
 from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
-from trace.db import make_engine
+from trace.db import make_engine, make_scan_engine
 from trace.domain.commands import Trace
+from trace.domain.scans import ScanCounter
 from trace.ledger.note import NoteSigner, generate_private_key
 from trace.ledger.store import Ledger
 
@@ -42,6 +43,11 @@ class Services:
     def trace(self) -> Trace:
         """The domain's command service."""
         return Trace(self.engine, self.ledger)
+
+    @cached_property
+    def scans(self) -> ScanCounter:
+        """The scan counter of package codes, on connections of its own."""
+        return ScanCounter(*make_scan_engine(self.engine))
 
 
 def ensure_key(path: str, name: str) -> str:

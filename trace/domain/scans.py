@@ -14,12 +14,11 @@ import weakref
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, event, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from trace.clock import CHINA, rfc3339_seconds
-from trace.db import make_engine
 from trace.domain.tables.batches import Package, PackageScan
 from trace.ledger.models import Checkpoint
 
@@ -92,23 +91,16 @@ class ScanCounter:
     (never half of one); the log's transactions keep synchronous commits.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lock_path: str | None = None) -> None:
+        """`engine`: the scan engine (trace.db.make_scan_engine); `lock_path`: the file scan
+        writers queue on, across processes (SQLite)."""
         self.sqlite = engine.dialect.name == "sqlite"
         self.engine = engine
         self._thread_lock = threading.Lock()
         self._lock_fd: int | None = None
-        if self.sqlite and engine.url.database not in (None, "", ":memory:"):
-            self.engine = make_engine(engine.url.render_as_string(hide_password=False))
-            event.listen(self.engine, "connect", _normal_sync)
-            self._lock_fd = os.open(engine.url.database + "-scans.lock", os.O_RDWR | os.O_CREAT, 0o600)
-            weakref.finalize(self, _close, self.engine, self._lock_fd)
-        elif not self.sqlite:
-            self.engine = make_engine(engine.url.render_as_string(hide_password=False))
-            event.listen(self.engine, "connect", _autocommit_async)
-            weakref.finalize(self, self.engine.dispose)
-        if self.engine is not engine:  # its connections go when the app's do
-            counter = self.engine
-            event.listen(engine, "engine_disposed", lambda _e: counter.dispose())
+        if lock_path is not None:
+            self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            weakref.finalize(self, os.close, self._lock_fd)
         compiled = _UPSERTS[engine.dialect.name].compile(dialect=engine.dialect)
         self.sql = str(compiled)
         self.order = compiled.positiontup if compiled.positional else None
@@ -157,24 +149,6 @@ class ScanCounter:
             raise
         finally:
             cur.close()
-
-
-def _normal_sync(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
-
-
-def _autocommit_async(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-    dbapi_conn.autocommit = True
-    cur = dbapi_conn.cursor()
-    cur.execute("SET synchronous_commit TO OFF")
-    cur.close()
-
-
-def _close(engine: Engine, fd: int) -> None:
-    engine.dispose()
-    os.close(fd)
 
 
 def scan_summary(scan: dict[str, Any], *, copy_threshold: int) -> dict[str, Any]:

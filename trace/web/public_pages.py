@@ -79,7 +79,7 @@ def view() -> ConsumerView:
     v = ext.get("trace_public_view")
     if v is None:
         svc = services.get()
-        v = ext.setdefault("trace_public_view", ConsumerView(svc.engine, svc.ledger, svc.signer.vkey,
+        v = ext.setdefault("trace_public_view", ConsumerView(svc.engine, svc.ledger, svc.signer.vkey, svc.scans,
                                                              cache_size=int(_conf("TRACE_PUBLIC_CACHE"))))
     return v
 

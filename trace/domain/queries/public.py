@@ -161,8 +161,8 @@ class ConsumerView:
     """Public facts of packages and lots for one deployment: its engine, log and verifier key,
     with caches of facts per (code, checkpoint size) and of proofs per (index, size)."""
 
-    def __init__(self, engine: Engine, ledger: Ledger, vkey: str, *, cache_size: int = 2048,
-                 clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, engine: Engine, ledger: Ledger, vkey: str, counter: scans.ScanCounter, *,
+                 cache_size: int = 2048, clock: Callable[[], datetime] | None = None) -> None:
         self.engine = engine
         self.ledger = ledger
         self.vkey = vkey
@@ -170,13 +170,11 @@ class ConsumerView:
         self._facts = LRU(cache_size)
         self._proofs = LRU(cache_size * 16)
         self._checkpoints = LRU(16)
-        self._counter: scans.ScanCounter | None = None
+        self._counter = counter
         self._refs = LRU(cache_size * 8)
 
     def count_scan(self, package_id: int, *, mark: str, now: datetime) -> dict[str, Any]:
         """Count one scan (see scans.ScanCounter)."""
-        if self._counter is None:
-            self._counter = scans.ScanCounter(self.engine)
         return self._counter.count(package_id, mark=mark, now=now)
 
     def peek_scans(self, package_id: int) -> dict[str, Any] | None:
