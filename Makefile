@@ -44,3 +44,8 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Re-vendor the browser QR decoder from npm (static/vendor/; needs npm, never run by run/test).
+.PHONY: vendor
+vendor:
+	tools/npm/refresh.sh
