@@ -251,10 +251,12 @@ class DbState(State):
         if hit is not None:
             self._handed[(cls, key)] = None
             return hit[0]
-        row = self.conn.execute(_SELECT[cls], {"key": key}).one_or_none()
+        row = self._raw(_SELECT[cls], {"key": key}).fetchone()
         if row is None:
             return None
         value = cls(*row)
+        for name in _BOOLS.get(cls, ()):  # the driver hands SQLite's booleans back as 0 and 1
+            setattr(value, name, bool(getattr(value, name)))
         if cls is ProductState:
             value.area = [tuple(r) for r in self.conn.execute(_AREAS, {"key": key})]
         self._loaded[(cls, key)] = (value, _snapshot(value))
@@ -366,8 +368,22 @@ class DbState(State):
 
     def _write_touched(self) -> None:
         if self._touched:
-            self.conn.execute(_INSERT_EVENT, self._touched)
+            self._raw(_INSERT_EVENT, self._touched)
             self._touched = []
+
+    def _raw(self, stmt: Any, params: dict[str, Any] | list[dict[str, Any]]) -> Any:
+        """Run a prebuilt statement straight on the driver: the hot path's statements are few and
+        fixed, and SQLAlchemy's per-execution bookkeeping costs more than running them."""
+        dialect = self.conn.dialect
+        compiled = _COMPILED.get((dialect.name, stmt))
+        if compiled is None:
+            c = stmt.compile(dialect=dialect)
+            compiled = _COMPILED[(dialect.name, stmt)] = (str(c), c.positiontup if c.positional else None)
+        sql, order = compiled
+        if isinstance(params, list):
+            rows = [tuple(p[k] for k in order) for p in params] if order is not None else params
+            return self.conn.exec_driver_sql(sql, rows)
+        return self.conn.exec_driver_sql(sql, tuple(params[k] for k in order) if order is not None else params)
 
     def _insert(self, cls: type, values: list[Any]) -> None:
         table = cls.TABLE  # type: ignore[attr-defined]
@@ -405,7 +421,7 @@ class DbState(State):
                 pk = table.c.pseudonym if cls is UserState else next(iter(table.primary_key.columns))
                 stmt = _UPDATES[(cls, changed)] = update(table).where(pk == bindparam("_key")).values(
                     {c: bindparam(c) for c in changed})
-            self.conn.execute(stmt, {"_key": key, **{c: getattr(value, c) for c in changed}})
+            self._raw(stmt, {"_key": key, **{c: getattr(value, c) for c in changed}})
         if cls is ProductState and tuple(value.area) != before[-1]:
             self._write_area([value])
 
@@ -588,9 +604,12 @@ _SELECT = {cls: _select(cls) for cls in (ProductState, PartyState, PlotState, Us
 _AREAS = (select(ProductArea.__table__.c.township, ProductArea.__table__.c.village)  # type: ignore[attr-defined]
           .where(ProductArea.__table__.c.product_id == bindparam("key"))  # type: ignore[attr-defined]
           .order_by(ProductArea.__table__.c.township, ProductArea.__table__.c.village))  # type: ignore[attr-defined]
-_INSERT_EVENT = insert(BatchEvent.__table__)  # type: ignore[attr-defined]
+_INSERT_EVENT = insert(BatchEvent.__table__).values(  # type: ignore[attr-defined]
+    {c: bindparam(c) for c in ("batch_id", "entry", "kind", "occurred_at", "party_id", "corrected_by")})
 _MAX = {kind: select(func.max(col)) for kind, col in _ID_COLUMNS.items() if col is not None}
 _UPDATES: dict[tuple[type, tuple[str, ...]], Any] = {}
+_COMPILED: dict[tuple[str, Any], tuple[str, Any]] = {}
+_BOOLS = {PartyState: ("gi_logo",), UserState: ("is_admin",), BatchState: ("recalled",)}
 
 _STATE_OF = {Party: PartyState, Plot: PlotState, Batch: BatchState, Package: PackageState}
 _MAX_TRACKED = (PartyState, PlotState, BatchState, PackageState)
