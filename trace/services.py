@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from trace.db import make_engine
 from trace.domain.operations import Trace
 from trace.ledger.note import NoteSigner, generate_private_key
+from trace.ledger.signer import SignerRecord
 from trace.ledger.store import Ledger
 
 
@@ -22,6 +23,7 @@ class Services:
     database_url: str
     origin: str
     key_file: str
+    record_file: str = ""  # the signer's record, beside the key (default: key file + ".record")
 
     @cached_property
     def engine(self) -> Engine:
@@ -36,7 +38,7 @@ class Services:
     @cached_property
     def ledger(self) -> Ledger:
         """The log."""
-        return Ledger(self.origin, self.signer)
+        return Ledger(self.origin, self.signer, record=SignerRecord(self.record_file or self.key_file + ".record"))
 
     @cached_property
     def trace(self) -> Trace:
@@ -80,7 +82,8 @@ def ensure_secret(path: str) -> str:
 
 def init_app(app: Flask) -> None:
     """Attach the services to the app."""
-    app.extensions["trace"] = Services(app.config["DATABASE_URL"], app.config["TRACE_LOG_ORIGIN"], app.config["TRACE_KEY_FILE"])
+    app.extensions["trace"] = Services(app.config["DATABASE_URL"], app.config["TRACE_LOG_ORIGIN"], app.config["TRACE_KEY_FILE"],
+                                       app.config.get("TRACE_SIGNER_RECORD", ""))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or ensure_secret(app.config["SECRET_KEY_FILE"])
 
