@@ -29,12 +29,13 @@ def init_database() -> None:
     svc.signer  # noqa: B018 - generates the key file on first run
 
 
-def verify_all() -> tuple[int, bytes, float, float]:
-    """Integrity (entries, chain, roots, signature) then the projection. Raises VerifyError."""
+def verify_all(report: dict[str, object] | None = None) -> tuple[int, bytes, float, float]:
+    """Integrity (entries, chain, roots, every checkpoint and the signer's record) then the
+    projection. Raises VerifyError; `report` gets what verify_integrity says of checkpoints."""
     svc = services.get()
     with read_session(svc.engine) as s:
         t0 = time.perf_counter()
-        count, root = svc.ledger.verify_integrity(s, svc.signer.vkey)
+        count, root = svc.ledger.verify_integrity(s, svc.signer.vkey, report=report)
         svc.ledger.verify_nodes(s)
         t1 = time.perf_counter()
         diff = projection.compare(s, projection.replay(svc.ledger.iter_entries(s)))
@@ -86,12 +87,15 @@ def init_app(app: Flask) -> None:
     @app.cli.command("verify")
     def verify_cmd() -> None:
         """Recompute every hash, the chain, the Merkle root and signature, and the projection."""
+        report: dict[str, object] = {}
         try:
-            count, root, t_int, t_proj = verify_all()
+            count, root, t_int, t_proj = verify_all(report)
         except VerifyError as exc:
             click.echo(f"FAILED: {exc}", err=True)
             if exc.index is not None:
                 click.echo(f"first bad entry: {exc.index}", err=True)
             sys.exit(1)
         click.echo(f"OK: {count} entries, root {b64(root)}")
+        click.echo(f"{report['checkpoints']} checkpoints: every signature valid, none missing, each a prefix of the log")
+        click.echo(str(report["signer"]))
         click.echo(f"integrity and proof nodes {t_int:.2f} s, projection replay {t_proj:.2f} s")
