@@ -61,7 +61,10 @@ def rewrite(svc: Any, index: int, mutate: Callable[[dict[str, Any]], None], *, w
             prev = merkle.leaf_hash(bodies[i])
         roots = _rebuild(s, bodies)
         cps = s.execute(text("SELECT size, root FROM checkpoints ORDER BY size")).all()
-        signer = note.NoteSigner(open(svc.key_file).read()) if with_key else None
+        signer = None
+        if with_key:
+            with open(svc.key_file) as f:
+                signer = note.NoteSigner(f.read())
         for size, root in cps:
             if roots[size] == bytes(root):
                 continue

@@ -58,6 +58,7 @@ class Cosignature(Base):
     __tablename__ = "cosignatures"
     witness: Mapped[str] = mapped_column(String(200), primary_key=True)  # the witness's key name
     size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary)  # the root it cosigned (a re-signed checkpoint loses it)
     timestamp: Mapped[int] = mapped_column(BigInteger)  # POSIX seconds, as the witness signed it
     line: Mapped[str] = mapped_column(Text)  # the note signature line, as the witness sent it
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -19,6 +19,7 @@ def upgrade() -> None:
         "cosignatures",
         sa.Column("witness", sa.String(length=200), nullable=False),
         sa.Column("size", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("root", sa.LargeBinary(), nullable=False),
         sa.Column("timestamp", sa.BigInteger(), nullable=False),
         sa.Column("line", sa.Text(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
