@@ -24,7 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             app.config[key] = int(value) if value.isdigit() else value
     if test_config is not None:
         app.config.from_mapping(test_config)
-    from trace import cli, cli_accounts, cli_labels, cli_witness, extensions, services
+    from trace import cli, cli_accounts, cli_audit, cli_labels, cli_witness, extensions, services
     from trace.web import auth, portal, public
 
     services.init_app(app)
@@ -36,4 +36,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     cli_labels.init_app(app)
     cli_accounts.init_app(app)
     cli_witness.init_app(app)
+    cli_audit.init_app(app)
     return app
