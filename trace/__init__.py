@@ -25,7 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     from trace import cli, cli_accounts, cli_audit, cli_labels, cli_witness, extensions, services
-    from trace.web import auth, portal, public, tiles
+    from trace.web import audit, auth, portal, public, tiles
 
     services.init_app(app)
     extensions.init_app(app)
@@ -33,6 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(tiles.bp)
+    app.register_blueprint(audit.bp)
     cli.init_app(app)
     cli_labels.init_app(app)
     cli_accounts.init_app(app)

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import click
 from flask import Flask
 
 from trace import services
 from trace.db import read_session, write_session
-from trace.domain import projection
+from trace.domain import audit
 from trace.ledger.store import Ledger, VerifyError, b64
 
 
@@ -33,18 +32,7 @@ def verify_all(report: dict[str, object] | None = None) -> tuple[int, bytes, flo
     """Integrity (entries, chain, roots, every checkpoint and the signer's record) then the
     projection. Raises VerifyError; `report` gets what verify_integrity says of checkpoints."""
     svc = services.get()
-    with read_session(svc.engine) as s:
-        t0 = time.perf_counter()
-        count, root = svc.ledger.verify_integrity(s, svc.signer.vkey, report=report)
-        svc.ledger.verify_nodes(s)
-        t1 = time.perf_counter()
-        diff = projection.compare(s, projection.replay(svc.ledger.iter_entries(s)))
-        t2 = time.perf_counter()
-        if diff is not None:
-            # Replay once more, watching that row, to name the last entry that wrote it.
-            blame = projection.replay(svc.ledger.iter_entries(s), watch=(diff.table, diff.key)).watched_entry
-            raise VerifyError(blame, f"the state tables differ from the log: {diff.message}")
-    return count, root, t1 - t0, t2 - t1
+    return audit.verify_everything(svc.engine, svc.ledger, svc.signer.vkey, report)
 
 
 def init_app(app: Flask) -> None:
