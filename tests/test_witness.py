@@ -287,3 +287,33 @@ def test_unreachable_witness_is_an_error_not_an_alarm(tr, world, harvest, svc) -
         assert st.error.startswith("cannot reach") and st.size == 0
         assert s.scalar(select(Cosignature.size)) is None
     assert _alarms(svc) == []
+
+
+def test_layers_import_what_they_may() -> None:
+    """The ledger imports nothing from domain or web, neither it nor the domain imports Flask, and
+    the witness uses only the ledger's notes, proofs and cosignatures (the bureau runs it alone)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "trace"
+
+    def imports(folder: str) -> dict[str, set[str]]:
+        out = {}
+        for path in (root / folder).glob("*.py"):
+            names = set()
+            for n in ast.walk(ast.parse(path.read_text())):
+                if isinstance(n, ast.Import):
+                    names |= {a.name for a in n.names}
+                elif isinstance(n, ast.ImportFrom) and n.module:
+                    names.add(n.module)
+            out[path.name] = names
+        return out
+
+    for folder in ("ledger", "domain"):
+        for name, mods in imports(folder).items():
+            assert not {m for m in mods if m == "flask" or m.startswith(("flask.", "flask_"))}, f"{folder}/{name} imports Flask"
+    for name, mods in imports("ledger").items():
+        assert not {m for m in mods if m.startswith(("trace.domain", "trace.web"))}, name
+    for name, mods in imports("witness").items():
+        ours = {m for m in mods if m.startswith("trace")}
+        assert ours <= {"trace.ledger", "trace.ledger.note", "trace.ledger.merkle", "trace.ledger.cosig", "trace.witness.core"}, (name, ours)
