@@ -18,7 +18,7 @@ from trace.domain.operations import SYSTEM
 from trace.ledger import merkle
 from trace.ledger.models import Alarm, Checkpoint
 from trace.ledger.signer import SLOT, SignerRecord
-from trace.ledger.store import SignerRefused
+from trace.ledger.store import Ledger, SignerRefused
 
 
 def _journey(tr, world, harvest):  # type: ignore[no-untyped-def]
@@ -211,14 +211,39 @@ def test_two_apps_sharing_one_record_write_in_turn(app, tr, world, harvest, svc,
     assert result.exit_code == 0, result.output
 
 
-def test_consistency_check_uses_the_stored_nodes(tr, world, harvest, svc) -> None:
-    """A changed stored node under the remembered tree is refused: the proof is built from it."""
+def _append_without_record(svc, b, n: int) -> None:  # type: ignore[no-untyped-def]
+    """Entries signed by a signer without a record (an older process on the same database)."""
+    bare = Ledger(svc.origin, svc.signer)
+    with write_session(svc.engine) as s:
+        head = bare.lock(s)
+        head, _ = bare.append_many(s, head, [{"event": {"type": "grade", "batch": b.id, "grade": f"g{i}",
+                                                        "occurred_at": "2025-09-21T01:00:00.000Z"}, "party": None, "user": None}
+                                             for i in range(n)])
+        bare.sign_checkpoint(s, head)
+
+
+def test_a_tree_grown_around_the_record_is_checked_with_a_proof_from_the_stored_nodes(tr, world, harvest, svc) -> None:
     b = harvest(kg=50)
-    while not [a for a in merkle.consistency_addresses(_latest(svc).size, _latest(svc).size + 1) if a[0] > 0]:
-        tr.grade(world["actors"]["grower"], b.id, grade="B", occurred_at=t(9, 21))
-    size = _latest(svc).size
-    level, idx = sorted(a for a in merkle.consistency_addresses(size, size + 1) if a[0] > 0)[0]
+    remembered = svc.ledger.signer_state().size
+    _append_without_record(svc, b, 5)
+    tr.grade(world["actors"]["grower"], b.id, grade="C", occurred_at=t(9, 21))  # the proof holds: signed
+    assert svc.ledger.signer_state().size == remembered + 6
+    # Again, now with a stored node on the proof's path changed: refused.
+    remembered = svc.ledger.signer_state().size
+    _append_without_record(svc, b, 5)
+    size = _latest(svc).size + 1
+    level, idx = sorted(a for a in merkle.consistency_addresses(remembered, size) if a[0] > 0 and (a[1] + 1) << a[0] <= remembered)[0]
     with write_session(svc.engine) as s:
         s.execute(text("UPDATE merkle_nodes SET hash = :h WHERE level = :l AND idx = :i"), {"h": b"\x07" * 32, "l": level, "i": idx})
+    with pytest.raises(SignerRefused, match="does not extend"):
+        tr.grade(world["actors"]["grower"], b.id, grade="D", occurred_at=t(9, 21))
+
+
+def test_a_changed_head_frontier_is_refused(tr, world, harvest, svc) -> None:
+    """Entries and nodes intact, the head row's frontier altered: the locked tree is not the remembered one."""
+    b = harvest(kg=50)
+    with write_session(svc.engine) as s:
+        frontier = bytes(s.execute(text("SELECT frontier FROM log_head")).scalar_one())
+        s.execute(text("UPDATE log_head SET frontier = :f"), {"f": b"\x09" * 32 + frontier[32:]})
     with pytest.raises(SignerRefused, match="does not extend"):
         tr.grade(world["actors"]["grower"], b.id, grade="C", occurred_at=t(9, 21))

@@ -94,6 +94,7 @@ class SignerRecord:
         self.path = path
         self._fd: int | None = None
         self._pid = 0
+        self._seen: tuple[bytes, SignedTree | None] = (b"", None)  # last bytes read and their record
         self._mutex = threading.Lock()  # flock is per open file: threads of one process need this too
 
     def _open(self) -> int:
@@ -113,12 +114,16 @@ class SignerRecord:
 
     def _read(self, fd: int) -> SignedTree | None:
         data = os.pread(fd, 2 * SLOT, 0)
+        if data == self._seen[0]:  # what this process wrote or read last: no need to parse it again
+            return self._seen[1]
         if not data.strip(b"\x00 \n"):
             return None
         records = [r for r in (SignedTree.decode(data[i : i + SLOT]) for i in (0, SLOT)) if r is not None]
         if not records:
             raise RecordError(f"the signer record {self.path} is damaged: refusing to sign until it is restored")
-        return max(records, key=lambda r: r.seq)
+        state = max(records, key=lambda r: r.seq)
+        self._seen = (data, state)
+        return state
 
     def read(self) -> SignedTree | None:
         """The current record (None if this signer never signed), under a shared lock."""
@@ -150,6 +155,7 @@ class SignerRecord:
             if previous is None:
                 os.pwrite(rec.fd, b"\x00" * (2 * SLOT), 0)
                 os.fdatasync(rec.fd)
+                self._seen = (b"", None)
             else:
                 rec.write(replace(previous, seq=written.seq + 1))
             return True
@@ -165,8 +171,14 @@ class Locked:
 
     def write(self, new: SignedTree) -> None:
         """Write `new` into the slot the current record is not in, durably."""
-        os.pwrite(self.fd, new.encode(), (new.seq % 2) * SLOT)
+        slot = new.encode()
+        at = (new.seq % 2) * SLOT
+        if os.pwrite(self.fd, slot, at) != SLOT:
+            raise RecordError(f"could not write the signer record {self.record.path}: the disk may be full")
         os.fdatasync(self.fd)
+        seen = self.record._seen[0]
+        if len(seen) == 2 * SLOT:  # keep the parse cache in step with what is now on disk
+            self.record._seen = (seen[:at] + slot + seen[at + SLOT :], new)
         self.state = new
 
 

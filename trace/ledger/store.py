@@ -148,7 +148,9 @@ class Ledger:
         row = session.connection().execute(_LOCK).one_or_none()
         if row is None:
             raise LedgerError("the log has no head: run `flask --app trace init` first")
-        return Head(row.size, _split(row.frontier), row.last_leaf)
+        head = Head(row.size, _split(row.frontier), row.last_leaf)
+        session.info["trace_base"] = session.info["trace_tip"] = head  # see _check_extends
+        return head
 
     def append(self, session: Session, head: Head, record: Mapping[str, object]) -> tuple[Head, Appended]:
         """Append one record; returns the new head and the entry. Caller holds the lock."""
@@ -182,7 +184,10 @@ class Ledger:
         if node_rows:
             _insert_rows(conn, "merkle_nodes", ("level", "idx", "hash"), node_rows)
         conn.execute(_UPDATE_HEAD, {"size": size, "frontier": b"".join(frontier), "last_leaf": prev})
-        return Head(size, frontier, prev), done
+        grown = Head(size, frontier, prev)
+        if head is session.info.get("trace_tip"):
+            session.info["trace_tip"] = grown  # grown here, in this process, from the locked head
+        return grown, done
 
     def sign_checkpoint(self, session: Session, head: Head) -> str | None:
         """Sign and store a checkpoint of the tree at `head` (the caller holds the lock and has
@@ -206,7 +211,7 @@ class Ledger:
             try:
                 with self.record.locked() as rec:
                     last = rec.state if rec.state is not None else self._adopt(session)
-                    self._check_extends(session, last, head.size, root)
+                    self._check_extends(session, last, head.size, root, grown_here=head is session.info.get("trace_tip"))
                     signed = self.signer.sign(text)
                     new = (last or SignedTree(self.origin, 0, merkle.EMPTY_ROOT)).advance(head.size, root, now_rfc3339())
                     rec.write(new)
@@ -242,7 +247,7 @@ class Ledger:
         log.warning("signer record started from the database's latest checkpoint (size %d)", size)
         return SignedTree(self.origin, size, root, base=size)
 
-    def _check_extends(self, session: Session, last: SignedTree | None, size: int, root: bytes) -> None:
+    def _check_extends(self, session: Session, last: SignedTree | None, size: int, root: bytes, *, grown_here: bool = False) -> None:
         """Refuse unless (size, root) is an append-only extension of `last`."""
         if last is None:
             return
@@ -255,6 +260,13 @@ class Ledger:
         if size == last.size:
             if root != last.root:
                 self._refuse(session, "signer_fork", f"the signer already signed a different tree of {size} entries")
+            return
+        # The usual case: the head locked from the database is the remembered tree (its frontier,
+        # the stored roots of the tree's complete subtrees, folds to the remembered root), and
+        # this process grew `head` from it by appending leaves. The frontier is then the
+        # consistency proof: the new tree has the remembered one's subtrees as its left part.
+        base = session.info.get("trace_base")
+        if grown_here and base is not None and base.size == last.size and base.root == last.root:
             return
         try:
             proof = merkle.consistency_proof(last.size, size, self.nodes(session, merkle.consistency_addresses(last.size, size)))
@@ -320,24 +332,30 @@ class Ledger:
 
     @staticmethod
     def nodes(session: Session, addresses: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-        """Fetch stored node hashes by (level, idx) address in at most two queries."""
+        """Fetch stored node hashes by (level, idx) address in one query, straight to the driver:
+        the signer fetches a consistency proof on every write, and building this statement
+        through SQLAlchemy's expression language costs more than running it."""
         wanted = set(addresses)
+        if not wanted:
+            return {}
         leaves = [i for lv, i in wanted if lv == 0]
-        inner = [(lv, i) for lv, i in wanted if lv > 0]
-        found: dict[tuple[int, int], bytes] = {}
-        if leaves:
-            for i, h in session.execute(
-                select(_entries.c.idx, _entries.c.leaf_hash).where(_entries.c.idx.in_(leaves))
-            ):
-                found[(0, i)] = bytes(h)
-        if inner:
-            by_level: dict[int, list[int]] = {}
-            for lv, i in inner:
+        by_level: dict[int, list[int]] = {}
+        for lv, i in wanted:
+            if lv > 0:
                 by_level.setdefault(lv, []).append(i)
-            # One query; a tuple IN would not work the same on SQLite and PostgreSQL.
-            cond = or_(*(and_(_nodes.c.level == lv, _nodes.c.idx.in_(ids)) for lv, ids in by_level.items()))
-            for lv, i, h in session.execute(select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(cond)):
-                found[(lv, i)] = bytes(h)
+        conn = session.connection()
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        parts, params = [], []
+        if leaves:
+            parts.append(f"SELECT 0, idx, leaf_hash FROM log_entries WHERE idx IN ({', '.join([mark] * len(leaves))})")
+            params += leaves
+        if by_level:
+            # A tuple IN would not work the same on SQLite and PostgreSQL.
+            cond = " OR ".join(f"(level = {mark} AND idx IN ({', '.join([mark] * len(ids))}))" for ids in by_level.values())
+            parts.append(f"SELECT level, idx, hash FROM merkle_nodes WHERE {cond}")
+            for lv, ids in by_level.items():
+                params += [lv, *ids]
+        found = {(lv, i): bytes(h) for lv, i, h in conn.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))}
         missing = wanted - found.keys()
         if missing:
             raise LedgerError(f"stored Merkle nodes are missing: {sorted(missing)[:5]}")

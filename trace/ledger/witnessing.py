@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import logging
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,6 +90,7 @@ class Cosigning:
         self._thread: threading.Thread | None = None
         self._conns: dict[str, http.client.HTTPConnection] = {}
         self.rounds = 0  # finished rounds, for tests and the benchmark
+        self.cosigned: dict[str, tuple[int, float]] = {}  # witness -> (size, time.monotonic()) of its last cosignature
 
     # -- background ------------------------------------------------------------------------
 
@@ -195,6 +197,7 @@ class Cosigning:
             st = s.get(WitnessStatus, w.name) or WitnessStatus(name=w.name, size=0, error="")
             st.vkey, st.url, st.size, st.ok_at, st.error = w.vkey, w.url, size, _now(), ""
             s.merge(st)
+        self.cosigned[w.name] = (size, time.monotonic())
         return f"cosigned {size}"
 
     def _error(self, w: WitnessConfig, message: str) -> str:
