@@ -317,3 +317,23 @@ def test_layers_import_what_they_may() -> None:
     for name, mods in imports("witness").items():
         ours = {m for m in mods if m.startswith("trace")}
         assert ours <= {"trace.ledger", "trace.ledger.note", "trace.ledger.merkle", "trace.ledger.cosig", "trace.witness.core"}, (name, ours)
+
+
+def test_the_consumer_page_says_which_witnesses_vouch_and_when(tr, world, harvest, svc, client, witness_server) -> None:
+    a = world["actors"]
+    b = harvest(kg=100)
+    (_, serial), = tr.pack(a["grower"], b.id, count=1, net_g=2500, occurred_at=t(9, 22))
+    page = client.get(f"/p/{serial}?lang=en").get_data(as_text=True)
+    assert "No independent witness has cosigned a checkpoint covering these records yet." in page
+    svc.cosigning.run_once()
+    tr.grade(a["grower"], harvest(kg=5).id, grade="X", occurred_at=t(9, 23))  # a new checkpoint: the page is built anew
+    page = client.get(f"/p/{serial}?lang=en").get_data(as_text=True)
+    assert "Independent witnesses vouch for these records:" in page and "witness.test/bureau" in page
+    with read_session(svc.engine) as s:
+        ts = s.scalar(select(Cosignature.timestamp))
+    from datetime import UTC, datetime, timedelta, timezone
+
+    shown = datetime.fromtimestamp(ts, UTC).astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
+    assert f"({shown})" in page
+    data = client.get(f"/p/{serial}", headers={"Accept": "application/json"}).get_json()
+    assert [w["witness"] for w in data["witnesses"]] == ["witness.test/bureau"]
