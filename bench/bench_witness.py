@@ -109,13 +109,13 @@ def run(svc, guarded, bare, recorded, cosigning, actor, batch_id, args) -> None:
     rates: dict[str, list[float]] = {k: [] for k in ("plain1", "bare1", "rec1", "log1", "plainN", "bareN", "recN", "logN")}
     n1, nN = args.single // 5, max(1, args.batches // 5)
     for r in range(5):  # interleaved rounds: every variant sees the same machine load
-        for key, fn in (("plain1", lambda i: plain_single(r * args.single + i)), ("bare1", lambda i: write(bare, [rec(i)])),
+        for key, fn in (("plain1", lambda i, r=r: plain_single(r * args.single + i)), ("bare1", lambda i: write(bare, [rec(i)])),
                         ("rec1", lambda i: write(recorded, [rec(i)])), ("log1", lambda i: write(guarded, [rec(i)]))):
             t0 = time.perf_counter()
             for i in range(n1):
                 fn(i)
             rates[key].append(n1 / (time.perf_counter() - t0))
-        for key, fn in (("plainN", lambda b: plain_batch(r * args.batches + b)), ("bareN", lambda b: write(bare, [rec(i) for i in range(1000)])),
+        for key, fn in (("plainN", lambda b, r=r: plain_batch(r * args.batches + b)), ("bareN", lambda b: write(bare, [rec(i) for i in range(1000)])),
                         ("recN", lambda b: write(recorded, [rec(i) for i in range(1000)])), ("logN", lambda b: write(guarded, [rec(i) for i in range(1000)]))):
             t0 = time.perf_counter()
             for b in range(nN):

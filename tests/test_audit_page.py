@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import select, text
 
 from tests import attacks
-from tests.conftest import t
 from tests.test_portal_support import Portal, add_user
 from trace.db import read_session, write_session
 from trace.domain import audit

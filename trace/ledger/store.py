@@ -10,13 +10,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, event, func, insert, or_, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from trace.db import write_session
 from trace.ledger import merkle, note
-from trace.ledger.models import Alarm, Checkpoint, Cosignature, LogEntry, LogHead, MerkleNode
+from trace.ledger.models import Alarm, Checkpoint, LogEntry, LogHead, MerkleNode
 from trace.ledger.signer import RecordError, SignedTree, SignerRecord, chain_step, now_rfc3339
 
 log = logging.getLogger(__name__)
