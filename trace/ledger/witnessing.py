@@ -78,15 +78,17 @@ class Cosigning:
     """Brings every configured witness up to the latest checkpoint."""
 
     def __init__(self, engine: Engine, ledger: Ledger, witnesses: list[WitnessConfig], *,
-                 timeout: float = 5.0, interval: float = 30.0, min_gap: float = 0.02) -> None:
+                 timeout: float = 5.0, interval: float = 30.0, duty: float = 0.2, max_gap: float = 1.0) -> None:
         self.engine = engine
         self.ledger = ledger
         self.witnesses = witnesses
         self.timeout = timeout
         self.interval = interval
-        # Rounds start at most this often: under a stream of writes each round covers several,
-        # and the log's writers are not slowed by a cosigning commit after every one of theirs.
-        self.min_gap = min_gap
+        # Under a stream of writes, rounds are spaced so that cosigning takes at most `duty` of
+        # the time (a round costs a commit here and one at the witness): each round then covers
+        # several writes. A write after a quiet spell is cosigned at once.
+        self.duty = duty
+        self.max_gap = max_gap
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._run_lock = threading.Lock()
@@ -110,15 +112,19 @@ class Cosigning:
         self._wake.set()
 
     def _loop(self) -> None:
+        next_at = 0.0
         while not self._stop.is_set():
             self._wake.wait(self.interval)
-            if self._stop.wait(self.min_gap):
+            if self._stop.wait(max(0.0, next_at - time.monotonic())):
                 break
             self._wake.clear()
+            started = time.monotonic()
             try:
                 self.run_once()
             except Exception:
                 log.exception("cosigning round failed")
+            ended = time.monotonic()
+            next_at = ended + min(self.max_gap, (ended - started) * (1 - self.duty) / self.duty)
 
     def close(self) -> None:
         """Stop the thread and close connections."""
