@@ -133,12 +133,15 @@ def test_the_thread_cosigns_after_commits_without_a_network_call_in_the_write(tr
         raise AssertionError(f"the checkpoint of size {size} was not cosigned within 20 s")
 
 
-def test_rewrite_with_the_key_and_every_checkpoint_resigned_is_caught_by_the_witness(tr, world, harvest, svc, client, witness_server, runner) -> None:
+def test_rewrite_with_the_key_and_every_checkpoint_resigned_is_caught_by_the_witness(tr, world, harvest, svc, client, witness_server, runner, tmp_path) -> None:
     _journey(tr, world, harvest)
     svc.cosigning.run_once()
     honest = client.get("/log/checkpoint").get_data(as_text=True)
     with read_session(svc.engine) as s:
         recall = next(i for i, b in svc.ledger.iter_entries(s) if json.loads(b)["event"]["type"] == "recall")
+    saved = tmp_path / "saved-by-a-consumer.txt"
+    saved.write_text(honest, encoding="utf-8")  # cosigned: the audit ignores the witness's line
+    assert runner.invoke(args=["audit", "--against", str(saved)]).exit_code == 0
     attacks.rewrite(svc, recall, attacks.recall_into_grade, with_key=True)
     with read_session(svc.engine) as s:
         assert svc.ledger.verify_integrity(s, svc.signer.vkey)  # every internal check is fooled
@@ -156,6 +159,9 @@ def test_rewrite_with_the_key_and_every_checkpoint_resigned_is_caught_by_the_wit
     proof = [base64.b64decode(x) for x in ev["request"].split("\n\n", 1)[0].split("\n")[1:]]
     assert not tlog_spec.consistent(old_size, size, tlog_spec.checkpoint_fields(ev["cosigned_checkpoint"])[2],
                                     tlog_spec.checkpoint_fields(forged)[2], proof)
+    # ... and so is anyone who saved the checkpoint before.
+    audited = runner.invoke(args=["audit", "--against", str(saved)])
+    assert audited.exit_code == 1 and "FORKED" in audited.output
     # Nothing forged is served as witnessed: the re-signed checkpoints carry no valid cosignature.
     served = client.get("/log/checkpoint").get_data(as_text=True)
     assert tlog_spec.note_signed_by(served, svc.signer.vkey) and tlog_spec.cosignature_time(served, witness_server.vkey) is None

@@ -569,6 +569,8 @@ def _after_transaction_end(session: Session, transaction) -> None:  # type: igno
     written in a transaction of its own, now that the write lock is free."""
     if transaction.parent is not None:
         return
+    session.info.pop("trace_base", None)  # a head locked in this transaction means nothing after it
+    session.info.pop("trace_tip", None)
     signed = session.info.pop("trace_signed", None)
     if signed is not None and signed[1] is not None and signed[0].record is not None:
         signed[0].record.undo(signed[1], signed[2])
