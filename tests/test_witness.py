@@ -343,3 +343,9 @@ def test_the_consumer_page_says_which_witnesses_vouch_and_when(tr, world, harves
     assert f"({shown})" in page
     data = client.get(f"/p/{serial}", headers={"Accept": "application/json"}).get_json()
     assert [w["witness"] for w in data["witnesses"]] == ["witness.test/bureau"]
+
+
+def test_an_oversized_request_is_refused(witness_server) -> None:
+    status, _, answer = _post(witness_server.url, "old 0\n" + "A" * 70_000)
+    assert status == 413 and "over" in answer
+    assert witness_server.witness.state()[0]["size"] == 0

@@ -111,7 +111,10 @@ def monitor(directory: str, base: str, vkey: str | None, witnesses: tuple[str, .
     for wkey in witnesses:
         verifier = CosignatureVerifier(wkey)
         text = current[: current.rfind("\n\n") + 1]
-        stamps = [verifier.verify(text, line) for line in current.splitlines() if verifier.matches(line)]
+        try:
+            stamps = [verifier.verify(text, line) for line in current.splitlines() if verifier.matches(line)]
+        except note.NoteError as exc:
+            return Verdict("forged", f"the checkpoint carries a cosignature line of witness {verifier.name} that does not verify ({exc})")
         if not stamps:
             return Verdict("unwitnessed", f"the checkpoint carries no valid cosignature by witness {verifier.name}")
         click.echo(f"cosigned by {verifier.name} at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(stamps[0]))} UTC")
@@ -119,8 +122,10 @@ def monitor(directory: str, base: str, vkey: str | None, witnesses: tuple[str, .
     if not saved:
         (folder / f"checkpoint-{new[0]:020d}.txt").write_text(current, encoding="utf-8")
         return Verdict("consistent", f"first checkpoint saved ({new[0]} entries)")
-    old_text = saved[-1][1].read_text(encoding="utf-8")
-    old = read_checkpoint(old_text, vkey)
+    try:
+        old = read_checkpoint(saved[-1][1].read_text(encoding="utf-8"), vkey)
+    except (OSError, UnicodeDecodeError, note.NoteError) as exc:
+        _unusable(f"the newest saved checkpoint {saved[-1][1]} is not usable ({exc}): move it away to start again from the one before")
     proof: list[bytes] | None = None
     verdict: Verdict
     if new[0] < old[0]:

@@ -151,6 +151,8 @@ class Cosigning:
                     except (OSError, http.client.HTTPException) as exc:
                         out[w.name] = self._error(w, f"cannot reach the witness at {w.url}: {exc}")
                         self._drop(w)
+                    except LedgerError as exc:  # e.g. stored nodes missing: no proof to send
+                        out[w.name] = self._error(w, f"cannot build the consistency proof: {exc}")
             self.rounds += 1
             return out
 

@@ -21,12 +21,13 @@ def wsgi_app(witness: Witness) -> Any:
 
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
-        request.max_content_length = MAX_BODY
         if request.path == "/add-checkpoint":
             if request.method != "POST":
                 resp = Response("add-checkpoint takes a POST\n", 405, {"Allow": "POST"}, mimetype="text/plain")
+            elif (request.content_length or 0) > MAX_BODY:
+                resp = Response(f"request body is over {MAX_BODY} bytes\n", 413, mimetype="text/plain")
             else:
-                answer = witness.add_checkpoint(request.get_data(cache=False))
+                answer = witness.add_checkpoint(request.stream.read(MAX_BODY + 1))
                 resp = Response(answer.body, answer.status, content_type=answer.content_type)
                 if answer.status != 200:
                     log.warning("add-checkpoint refused (%d): %s", answer.status, answer.body.strip()[:200])
