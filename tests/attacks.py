@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from trace.db import write_session
+from trace.db import read_session, write_session
 from trace.ledger import merkle, note
 
 
@@ -105,3 +105,29 @@ def recall_into_grade(event: dict[str, Any]) -> None:
     batch = event["batch"]
     event.clear()
     event.update({"type": "grade", "batch": batch, "grade": "一级", "occurred_at": "2025-09-27T01:00:00.000Z"})
+
+
+def journey(tr: Any, world: dict[str, Any], harvest: Callable[..., Any], grades: int = 1) -> Any:
+    """The scenario the attacks work on: a harvest the bureau inspects and recalls, then `grades`
+    more harvests graded. Returns the recalled batch."""
+    from tests.conftest import t
+
+    a = world["actors"]
+    b = harvest(kg=500)
+    tr.inspect(a["bureau"], b.id, lab="Lab", report_no="R1", passed=True, occurred_at=t(9, 21))
+    tr.recall(a["bureau"], b.id, reason="霉变", occurred_at=t(9, 22))
+    for i in range(grades):
+        tr.grade(a["grower"], harvest(kg=10).id, grade=f"G{i}", occurred_at=t(9, 23))
+    return b
+
+
+def recall_index(svc: Any) -> int:
+    """The log index of the (first) recall: the entry the forgeries change."""
+    with read_session(svc.engine) as s:
+        return next(i for i, body in svc.ledger.iter_entries(s) if json.loads(body)["event"]["type"] == "recall")
+
+
+def latest(svc: Any) -> Any:
+    """The latest stored checkpoint."""
+    with read_session(svc.engine) as s:
+        return svc.ledger.latest_checkpoint(s)

@@ -1,24 +1,14 @@
 """`flask --app trace audit`: against a checkpoint saved earlier, and as a monitor over HTTP."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from tests import attacks, tlog_spec
 from tests.browser import live_server  # noqa: F401
-from tests.conftest import t
 from trace.db import read_session
 from trace.ledger import note
-
-
-def _journey(tr, world, harvest):  # type: ignore[no-untyped-def]
-    a = world["actors"]
-    b = harvest(kg=500)
-    tr.inspect(a["bureau"], b.id, lab="Lab", report_no="R1", passed=True, occurred_at=t(9, 21))
-    tr.recall(a["bureau"], b.id, reason="霉变", occurred_at=t(9, 22))
-    tr.grade(a["grower"], harvest(kg=10).id, grade="G", occurred_at=t(9, 23))
 
 
 def _save(client, tmp_path, name="saved.txt"):  # type: ignore[no-untyped-def]
@@ -27,13 +17,10 @@ def _save(client, tmp_path, name="saved.txt"):  # type: ignore[no-untyped-def]
     return str(path)
 
 
-def _recall(svc) -> int:  # type: ignore[no-untyped-def]
-    with read_session(svc.engine) as s:
-        return next(i for i, b in svc.ledger.iter_entries(s) if json.loads(b)["event"]["type"] == "recall")
 
 
 def test_an_honest_log_extends_a_saved_checkpoint(tr, world, harvest, client, runner, tmp_path) -> None:
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest)
     saved = _save(client, tmp_path)
     assert runner.invoke(args=["audit", "--against", saved]).exit_code == 0  # the same tree
     harvest(kg=20)
@@ -43,9 +30,9 @@ def test_an_honest_log_extends_a_saved_checkpoint(tr, world, harvest, client, ru
 
 
 def test_rewrite_with_the_key_is_caught_against_a_checkpoint_saved_before(tr, world, harvest, svc, client, runner, tmp_path) -> None:
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest)
     saved = _save(client, tmp_path)
-    attacks.rewrite(svc, _recall(svc), attacks.recall_into_grade, with_key=True)
+    attacks.rewrite(svc, attacks.recall_index(svc), attacks.recall_into_grade, with_key=True)
     with read_session(svc.engine) as s:
         svc.ledger.verify_integrity(s, svc.signer.vkey)  # the database alone is fooled
     harvest(kg=20)
@@ -56,10 +43,10 @@ def test_rewrite_with_the_key_is_caught_against_a_checkpoint_saved_before(tr, wo
 
 def test_rewrite_without_a_stored_rival_is_named_rewritten(tr, world, harvest, svc, client, runner, tmp_path) -> None:
     """The forger re-signs the new tree but drops the rival checkpoint at the saved size."""
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest)
     saved = _save(client, tmp_path)
     size = tlog_spec.checkpoint_fields(Path(saved).read_text())[1]
-    attacks.rewrite(svc, _recall(svc), attacks.recall_into_grade, with_key=True)
+    attacks.rewrite(svc, attacks.recall_index(svc), attacks.recall_into_grade, with_key=True)
     attacks.delete_checkpoints(svc, [size])
     harvest(kg=20)
     result = runner.invoke(args=["audit", "--against", saved])
@@ -67,7 +54,7 @@ def test_rewrite_without_a_stored_rival_is_named_rewritten(tr, world, harvest, s
 
 
 def test_truncation_is_caught(tr, world, harvest, svc, client, runner, tmp_path) -> None:
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest)
     saved = _save(client, tmp_path)
     size = tlog_spec.checkpoint_fields(Path(saved).read_text())[1]
     attacks.truncate(svc, size - 3)
@@ -77,7 +64,7 @@ def test_truncation_is_caught(tr, world, harvest, svc, client, runner, tmp_path)
 
 
 def test_unusable_input_changes_nothing_and_says_why(tr, world, harvest, svc, client, runner, tmp_path) -> None:
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest)
     missing = runner.invoke(args=["audit", "--against", str(tmp_path / "nope.txt")])
     assert missing.exit_code == 2 and "nope.txt" in missing.output
     other = note.NoteSigner(note.generate_private_key(svc.origin)).sign(note.format_checkpoint(svc.origin, 1, b"\0" * 32))
@@ -90,7 +77,7 @@ def test_unusable_input_changes_nothing_and_says_why(tr, world, harvest, svc, cl
 
 
 def test_monitor_saves_checks_and_catches_truncation_and_rewrites(tr, world, harvest, svc, runner, tmp_path, live_server) -> None:  # noqa: F811
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest)
     folder = tmp_path / "bureau"
     args = ["audit", "--monitor", str(folder), "--url", live_server]
     first = runner.invoke(args=args)
@@ -107,7 +94,7 @@ def test_monitor_saves_checks_and_catches_truncation_and_rewrites(tr, world, har
     assert third.exit_code == 1 and "TRUNCATED" in third.output
     assert len(list(folder.glob("conflict-*.txt"))) == 1  # what the log served, kept as evidence
     # Restore the log by rewriting history with the key instead: the monitor catches that too.
-    attacks.rewrite(svc, _recall(svc), attacks.recall_into_grade, with_key=True)
+    attacks.rewrite(svc, attacks.recall_index(svc), attacks.recall_into_grade, with_key=True)
     for _ in range(3):
         harvest(kg=30)
     fourth = runner.invoke(args=args)
@@ -118,7 +105,7 @@ def test_monitor_saves_checks_and_catches_truncation_and_rewrites(tr, world, har
 def test_monitor_can_require_a_witness(tr, world, harvest, runner, tmp_path, live_server) -> None:  # noqa: F811
     from trace.ledger.cosig import Cosigner, generate_cosigner_key
 
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest)
     wkey = Cosigner(generate_cosigner_key("witness.test/absent")).vkey
     result = runner.invoke(args=["audit", "--monitor", str(tmp_path / "m"), "--url", live_server, "--witness", wkey])
     assert result.exit_code == 1 and "no valid cosignature by witness witness.test/absent" in result.output

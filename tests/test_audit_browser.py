@@ -48,9 +48,7 @@ def test_the_phone_remembers_checks_and_warns_of_a_fork(app, tr, world, harvest,
     save_screenshot(browser, f"monitor-ok-{engine}")
 
     # The operator rewrites history with the key and re-signs everything; the server serves it.
-    with read_session(svc.engine) as s:
-        recall = next(i for i, body in svc.ledger.iter_entries(s) if json.loads(body)["event"]["type"] == "recall")
-    attacks.rewrite(svc, recall, attacks.recall_into_grade, with_key=True)
+    attacks.rewrite(svc, attacks.recall_index(svc), attacks.recall_into_grade, with_key=True)
     tr.grade(a["grower"], harvest(kg=10).id, grade="H", occurred_at=t(9, 24))
     remembered = _remembered(browser)
     browser.get(page)

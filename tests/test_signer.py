@@ -2,7 +2,6 @@
 proof before every signature, and `verify` checking every checkpoint against it."""
 from __future__ import annotations
 
-import json
 import os
 import stat
 import threading
@@ -21,29 +20,6 @@ from trace.ledger.signer import SLOT, SignerRecord
 from trace.ledger.store import Ledger, SignerRefused
 
 
-def _journey(tr, world, harvest):  # type: ignore[no-untyped-def]
-    a = world["actors"]
-    b = harvest(kg=500)
-    tr.inspect(a["bureau"], b.id, lab="Lab", report_no="R1", passed=True, occurred_at=t(9, 21))
-    tr.recall(a["bureau"], b.id, reason="霉变", occurred_at=t(9, 22))
-    for i in range(4):
-        tr.grade(a["grower"], harvest(kg=10).id, grade=f"G{i}", occurred_at=t(9, 23))
-    return b
-
-
-def _recall_index(svc) -> int:  # type: ignore[no-untyped-def]
-    with read_session(svc.engine) as s:
-        for idx, body in svc.ledger.iter_entries(s):
-            if json.loads(body)["event"]["type"] == "recall":
-                return idx
-    raise AssertionError("no recall in the log")
-
-
-def _latest(svc):  # type: ignore[no-untyped-def]
-    with read_session(svc.engine) as s:
-        return svc.ledger.latest_checkpoint(s)
-
-
 def _alarms(svc) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     with read_session(svc.engine) as s:
         return [tuple(r) for r in s.execute(select(Alarm.kind, Alarm.message).order_by(Alarm.id))]
@@ -55,9 +31,9 @@ def _tables_but_alarms(snapshot):  # type: ignore[no-untyped-def]
 
 
 def test_record_follows_every_signature_durably_and_privately(tr, world, harvest, svc, app) -> None:
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest, grades=4)
     record = svc.ledger.signer_state()
-    latest = _latest(svc)
+    latest = attacks.latest(svc)
     assert (record.size, record.root) == (latest.size, bytes(latest.root))
     with read_session(svc.engine) as s:
         count = s.scalar(select(func.count()).select_from(Checkpoint))
@@ -72,10 +48,10 @@ def test_record_follows_every_signature_durably_and_privately(tr, world, harvest
 
 def test_rewrite_without_the_key_is_refused_at_the_next_ordinary_write(tr, world, harvest, svc, snapshot) -> None:
     """The issue's attack: rewrite, delete the checkpoints that no longer match, wait for a write."""
-    _journey(tr, world, harvest)
-    index = _recall_index(svc)
+    attacks.journey(tr, world, harvest, grades=4)
+    index = attacks.recall_index(svc)
     attacks.rewrite(svc, index, attacks.recall_into_grade)
-    assert _latest(svc).size <= index  # what is left signed predates the forgery
+    assert attacks.latest(svc).size <= index  # what is left signed predates the forgery
     before = _tables_but_alarms(snapshot)
     with pytest.raises(SignerRefused, match="does not extend the tree") as exc:
         harvest(kg=5)
@@ -90,8 +66,8 @@ def test_rewrite_without_the_key_is_refused_at_the_next_ordinary_write(tr, world
 
 
 def test_truncation_is_refused_and_verify_names_it(tr, world, harvest, svc, runner) -> None:
-    _journey(tr, world, harvest)
-    latest = _latest(svc)
+    attacks.journey(tr, world, harvest, grades=4)
+    latest = attacks.latest(svc)
     attacks.truncate(svc, latest.size - 3)  # no key needed: the old checkpoint is still stored
     result = runner.invoke(args=["verify"])
     assert result.exit_code == 1
@@ -102,7 +78,7 @@ def test_truncation_is_refused_and_verify_names_it(tr, world, harvest, svc, runn
 
 
 def test_deleted_middle_checkpoints_are_named_by_verify(tr, world, harvest, svc, runner) -> None:
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest, grades=4)
     with read_session(svc.engine) as s:
         sizes = s.scalars(select(Checkpoint.size).order_by(Checkpoint.size)).all()
     gone = sizes[len(sizes) // 2]
@@ -115,7 +91,7 @@ def test_deleted_middle_checkpoints_are_named_by_verify(tr, world, harvest, svc,
 
 def test_deleted_checkpoints_with_their_gap_papered_over_are_caught_by_the_record(tr, world, harvest, svc, runner) -> None:
     """The operator also fixes prev_size in the table: the signer's chain over what it signed still differs."""
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest, grades=4)
     with read_session(svc.engine) as s:
         sizes = s.scalars(select(Checkpoint.size).order_by(Checkpoint.size)).all()
     gone = sizes[3:5]
@@ -128,13 +104,13 @@ def test_deleted_checkpoints_with_their_gap_papered_over_are_caught_by_the_recor
 
 
 def test_honest_log_verifies_every_checkpoint(tr, world, harvest, svc, runner) -> None:
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest, grades=4)
     with read_session(svc.engine) as s:
         count = s.scalar(select(func.count()).select_from(Checkpoint))
     result = runner.invoke(args=["verify"])
     assert result.exit_code == 0, result.output
     assert f"{count} checkpoints: every signature valid, none missing" in result.output
-    assert f"signer record: last signed size {_latest(svc).size}, {count} checkpoints since size 0" in result.output
+    assert f"signer record: last signed size {attacks.latest(svc).size}, {count} checkpoints since size 0" in result.output
 
 
 def test_rolled_back_transaction_puts_the_record_back(tr, world, harvest, svc) -> None:
@@ -176,7 +152,7 @@ def test_damaged_record_stops_signing_with_a_clear_error(tr, world, harvest, svc
 def test_a_log_from_before_records_is_adopted_once_then_guarded(tr, world, harvest, svc, caplog) -> None:
     b = harvest(kg=50)
     attacks._drop_record(svc)
-    size = _latest(svc).size
+    size = attacks.latest(svc).size
     tr.grade(world["actors"]["grower"], b.id, grade="C", occurred_at=t(9, 21))
     record = svc.ledger.signer_state()
     assert record.base == size and record.count == 1 and record.size == size + 1
@@ -204,7 +180,7 @@ def test_two_apps_sharing_one_record_write_in_turn(app, tr, world, harvest, svc,
         th.join(timeout=120)
     other.engine.dispose()
     assert errors == []
-    latest = _latest(svc)
+    latest = attacks.latest(svc)
     record = svc.ledger.signer_state()
     assert (record.size, record.root) == (latest.size, bytes(latest.root))
     result = runner.invoke(args=["verify"])
@@ -231,7 +207,7 @@ def test_a_tree_grown_around_the_record_is_checked_with_a_proof_from_the_stored_
     # Again, now with a stored node on the proof's path changed: refused.
     remembered = svc.ledger.signer_state().size
     _append_without_record(svc, b, 5)
-    size = _latest(svc).size + 1
+    size = attacks.latest(svc).size + 1
     level, idx = sorted(a for a in merkle.consistency_addresses(remembered, size) if a[0] > 0 and (a[1] + 1) << a[0] <= remembered)[0]
     with write_session(svc.engine) as s:
         s.execute(text("UPDATE merkle_nodes SET hash = :h WHERE level = :l AND idx = :i"), {"h": b"\x07" * 32, "l": level, "i": idx})

@@ -59,13 +59,6 @@ def tr(svc, witness_server):  # type: ignore[no-untyped-def]
     svc.cosigning.close()
 
 
-def _journey(tr, world, harvest):  # type: ignore[no-untyped-def]
-    a = world["actors"]
-    b = harvest(kg=500)
-    tr.inspect(a["bureau"], b.id, lab="Lab", report_no="R1", passed=True, occurred_at=t(9, 21))
-    tr.recall(a["bureau"], b.id, reason="霉变", occurred_at=t(9, 22))
-    tr.grade(a["grower"], harvest(kg=10).id, grade="G", occurred_at=t(9, 23))
-    return b
 
 
 def _post(url: str, body: str) -> tuple[int, str, str]:
@@ -77,9 +70,6 @@ def _post(url: str, body: str) -> tuple[int, str, str]:
         return err.code, err.headers.get("Content-Type", ""), err.read().decode()
 
 
-def _latest(svc):  # type: ignore[no-untyped-def]
-    with read_session(svc.engine) as s:
-        return svc.ledger.latest_checkpoint(s)
 
 
 def _alarms(svc) -> list[str]:  # type: ignore[no-untyped-def]
@@ -88,8 +78,8 @@ def _alarms(svc) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_witness_cosigns_and_the_log_serves_the_cosigned_checkpoint(tr, world, harvest, svc, client, witness_server) -> None:
-    _journey(tr, world, harvest)
-    latest = _latest(svc)
+    attacks.journey(tr, world, harvest)
+    latest = attacks.latest(svc)
     assert svc.cosigning.run_once() == {"witness.test/bureau": f"cosigned {latest.size}"}
     served = client.get("/log/checkpoint")
     assert served.status_code == 200 and served.mimetype == "text/plain" and served.mimetype_params["charset"] == "utf-8"
@@ -109,7 +99,7 @@ def test_witness_cosigns_and_the_log_serves_the_cosigned_checkpoint(tr, world, h
     assert tlog_spec.checkpoint_fields(client.get("/log/checkpoint").get_data(as_text=True))[1] == latest.size
     svc.cosigning.run_once()
     newer = client.get("/log/checkpoint").get_data(as_text=True)
-    assert tlog_spec.checkpoint_fields(newer)[1] == _latest(svc).size > latest.size
+    assert tlog_spec.checkpoint_fields(newer)[1] == attacks.latest(svc).size > latest.size
     assert tlog_spec.cosignature_time(newer, witness_server.vkey) is not None
     # Who vouches for the first `latest.size` entries, and since when: the earliest covering one.
     with read_session(svc.engine) as s:
@@ -122,7 +112,7 @@ def test_the_thread_cosigns_after_commits_without_a_network_call_in_the_write(tr
     b = harvest(kg=100)
     for i in range(5):
         tr.grade(world["actors"]["grower"], b.id, grade=f"G{i}", occurred_at=t(9, 22))
-    size = _latest(svc).size
+    size = attacks.latest(svc).size
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         body = client.get("/log/checkpoint").get_data(as_text=True)
@@ -134,11 +124,10 @@ def test_the_thread_cosigns_after_commits_without_a_network_call_in_the_write(tr
 
 
 def test_rewrite_with_the_key_and_every_checkpoint_resigned_is_caught_by_the_witness(tr, world, harvest, svc, client, witness_server, runner, tmp_path) -> None:
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest)
     svc.cosigning.run_once()
     honest = client.get("/log/checkpoint").get_data(as_text=True)
-    with read_session(svc.engine) as s:
-        recall = next(i for i, b in svc.ledger.iter_entries(s) if json.loads(b)["event"]["type"] == "recall")
+    recall = attacks.recall_index(svc)
     saved = tmp_path / "saved-by-a-consumer.txt"
     saved.write_text(honest, encoding="utf-8")  # cosigned: the audit ignores the witness's line
     assert runner.invoke(args=["audit", "--against", str(saved)]).exit_code == 0
@@ -209,9 +198,9 @@ def test_a_fork_shown_to_the_witness_is_refused_and_kept_as_evidence(svc, app, w
 
 
 def test_truncation_is_caught_by_the_witness(tr, world, harvest, svc, witness_server) -> None:
-    _journey(tr, world, harvest)
+    attacks.journey(tr, world, harvest)
     svc.cosigning.run_once()
-    size = _latest(svc).size
+    size = attacks.latest(svc).size
     attacks.truncate(svc, size - 2)
     outcome = svc.cosigning.run_once()["witness.test/bureau"]
     assert f"has cosigned a tree of {size} entries" in outcome and "truncated" in outcome
