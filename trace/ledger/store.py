@@ -32,7 +32,6 @@ _checkpoints = Checkpoint.__table__
 _LOCK_SQL = f"SELECT size, frontier, last_leaf FROM log_head WHERE id = {HEAD_ID}"
 _UPDATE_HEAD_SQL = {"qmark": f"UPDATE log_head SET size = ?, frontier = ?, last_leaf = ? WHERE id = {HEAD_ID}",
                     "format": f"UPDATE log_head SET size = %s, frontier = %s, last_leaf = %s WHERE id = {HEAD_ID}"}
-_INSERT_CHECKPOINT = insert(_checkpoints)
 
 
 class LedgerError(Exception):
@@ -224,10 +223,12 @@ class Ledger:
             except RecordError as exc:
                 self._refuse(session, "signer_record", str(exc))
             prev_size = last.size if last is not None else 0
-        session.connection().execute(
-            _INSERT_CHECKPOINT,
-            {"size": head.size, "root": root, "note": signed, "created_at": self.clock(), "prev_size": prev_size},
-        )
+        conn = session.connection()
+        created: datetime | str = self.clock()
+        if conn.dialect.name == "sqlite":  # as SQLAlchemy's DateTime stores it there, in UTC
+            created = created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # type: ignore[union-attr]
+        _insert_rows(conn, "checkpoints", ("size", "root", "note", "created_at", "prev_size"),
+                     [(head.size, root, signed, created, prev_size)])
         # Settled when the transaction ends: see _after_commit and _after_transaction_end below.
         # Two signatures in one transaction undo to the record from before the first.
         earlier = session.info.get("trace_signed")
