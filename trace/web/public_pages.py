@@ -10,7 +10,7 @@ Routes (all public, no login), registered on the `public` blueprint by `register
 * ``/p/{serial}/proof`` and ``/lot/{lot}/proof``: the "verify it yourself" JSON bundle.
 * ``/verify`` (type a code from a label), ``/report`` (report a suspect package), ``/healthz``.
 
-Views parse the request, call trace.domain.consumer and render; the domain knows no HTTP.
+Views parse the request, call trace.domain.queries.public and render; the domain knows no HTTP.
 """
 from __future__ import annotations
 
@@ -48,12 +48,13 @@ from trace.web.public_limits import (
 
 GS1 = "https://gs1.org/voc/"
 LINKSET = "application/linkset+json"
-# The page holds a secret serial in its URL: never send it on as a Referer, and allow no script.
+# The page holds a secret serial in its URL: never send it on as a Referer. The only script is
+# our own static/monitor.js, which talks only to this site's log API.
 PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+                               "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
 }
 DEFAULTS = {
     "TRACE_COPY_CLIENTS": 5,  # distinct clients after sale from which a code counts as copied

@@ -39,6 +39,7 @@ from trace.domain.tables.parties import Party, Plot
 from trace.ledger import merkle, note
 from trace.ledger.models import Checkpoint
 from trace.ledger.store import Ledger, LedgerError, b64
+from trace.ledger.witnessing import cosignatures_for
 
 Facts = dict[str, Any]
 MAX_GENERATIONS = 64  # lineage depth guard: a real journey has a handful of generations
@@ -367,6 +368,8 @@ class ConsumerView:
             "journey": steps,
             "checkpoint": {k: cp[k] for k in ("size", "root", "origin", "note", "verified", "signed_at")},
             "all_included": all(st["included"] for st in steps),
+            # Witnesses whose cosigned checkpoints cover every step, and since when.
+            "witnesses": cosignatures_for(s, max((st["entry"] for st in steps), default=-1) + 1),
         }
         if package is not None:
             facts["package"] = {"id": package.id, "net_g": package.net_g, "packed_at": package.packed_at,
