@@ -36,7 +36,7 @@ from trace import services
 from trace.clock import CHINA
 from trace.domain import identifiers, scans
 from trace.domain.errors import DomainError
-from trace.domain.messages import N_
+from trace.domain.messages import N_, render
 from trace.domain.queries import public as consumer
 from trace.domain.queries.public import LRU, CheckpointError, ConsumerView, LotRef, PackageRef
 from trace.web.public_limits import (
@@ -232,8 +232,8 @@ def linkset(ref: PackageRef | LotRef, facts: dict[str, Any], status: dict[str, A
         "anchor": page,
         "itemDescription": f"{title_zh} {title_en} {facts['lot']['code']}",
         GS1 + "defaultLink": [{"href": page, "title": f"{title_zh} {title_en}", "type": "text/html", "hreflang": ["zh", "en"]}],
-        GS1 + "pip": [{"href": page, "title": f"{title_zh}：产品追溯信息", "type": "text/html", "hreflang": ["zh"]},
-                      {"href": page + "?lang=en", "title": f"{title_en}: traceability and product information", "type": "text/html", "hreflang": ["en"]},
+        GS1 + "pip": [{"href": page, "title": render(PIP_TITLE, {"product": title_zh}, "zh"), "type": "text/html", "hreflang": ["zh"]},
+                      {"href": page + "?lang=en", "title": render(PIP_TITLE, {"product": title_en}, "en"), "type": "text/html", "hreflang": ["en"]},
                       {"href": page, "title": f"{title_en} (JSON)", "type": "application/json"}],
         GS1 + "certificationInfo": [{"href": page + "#inspections", "title": cert_title, "type": "text/html", "hreflang": ["zh", "en"]}],
         GS1 + "recallStatus": [{"href": page + "#status", "title": recall, "type": "text/html", "hreflang": ["zh", "en"]}],
@@ -243,6 +243,7 @@ def linkset(ref: PackageRef | LotRef, facts: dict[str, Any], status: dict[str, A
     return {"linkset": [context]}
 
 
+PIP_TITLE = N_("%(product)s: traceability and product information")  # each linkset title in its own language
 LINK_TYPES = {"gs1:certificationInfo": "#inspections", "gs1:recallStatus": "#status", "gs1:pip": "", "gs1:defaultLink": ""}
 
 
