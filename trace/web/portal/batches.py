@@ -95,7 +95,7 @@ def _inspect_data(form: Mapping[str, Any], bid: int) -> dict[str, Any]:
     for i in range(3):
         row = {k: form.get(f"r{i}_{k}", "") for k in ("name", "value", "limit", "unit")}
         if any(str(v).strip() for v in row.values()):
-            rows.append({**row, "pass": form.get(f"r{i}_pass", "yes")})
+            rows.append({**row, "pass": form.get(f"r{i}_pass", "")})
     return {"batch": bid, **take(form, {"lab": "lab", "report_no": "report_no", "passed": "passed",
                                         "certificate_no": "certificate_no", "occurred_at": "occurred_at"}), "results": rows}
 
