@@ -13,6 +13,7 @@ from trace import services
 from trace.domain import cases
 from trace.domain.errors import DomainError
 from trace.domain.queries.credit import public_credit_list
+from trace.extensions import csrf
 from trace.web.public_limits import TokenBuckets, client_address
 
 MAX_UPLOAD = cases.MAX_PHOTO + 64 * 1024
@@ -67,6 +68,10 @@ def register(bp: Blueprint) -> None:
 
             return _page("public/case_form_page.html", exc.status, error=exc.message(select_locale()), **context)
         return _page("public/case_sent.html", 201, number=number)
+
+    # A report carries no session and changes nothing of anyone's: there is no cross-site request
+    # to forge (a token would also make the package page, which holds the form, uncacheable).
+    csrf.exempt(report_case)
 
     @bp.get("/cases/new")
     def new_case() -> Response:

@@ -208,7 +208,8 @@ class Mapper:
             out.append(e)
         elif isinstance(ev, T.Sell):
             e = self._base(entry, ev, "ObjectEvent", n)
-            e.update({"action": "OBSERVE", "bizStep": "retail_selling", "disposition": "retail_sold"})
+            e.update({"action": "OBSERVE", "bizStep": "retail_selling", "disposition": "retail_sold",
+                      "st:lot": self.v.lot(names, s, ev.batch)})
             if ev.packages:
                 e["epcList"] = [self.v.package(p) for p in ev.packages]
             if ev.loose_g or not ev.packages:

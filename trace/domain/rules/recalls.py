@@ -11,7 +11,7 @@ from __future__ import annotations
 from trace.domain.errors import Code, Forbidden, InvalidInput, NotFound, RuleViolation
 from trace.domain.events import Recall, RecallAction
 from trace.domain.inputs import RecallActionInput, RecallInput
-from trace.domain.messages import N_, Mass
+from trace.domain.messages import N_, Mass, Term
 from trace.domain.rules import Built, apply_of, check_of, command
 from trace.domain.rules.common import acting_party, event_time, is_regulator, require_batch, when
 from trace.domain.rules.context import Context
@@ -113,7 +113,7 @@ def check_action(state: State, ev: RecallAction, ctx: Context) -> None:
     packages, grams = _room(task, ev.action)
     if ev.packages > packages or ev.loose_g > grams:
         raise EXCEEDS("packages" if ev.packages > packages else "loose_g", lot=batch.lot_code, packages=packages,
-                      loose=Mass(grams), action=ACTION_WORDS[ev.action])
+                      loose=Mass(grams), action=Term(ACTION_WORDS[ev.action]))
     event_time(ev.occurred_at, ctx, batch)
 
 

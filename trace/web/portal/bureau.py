@@ -4,6 +4,7 @@ cold-storage ranges and the bureau's own logins. Every view calls one domain fun
 decides whether the actor may see or do it (regulators; administrators for what is not private)."""
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from datetime import datetime
@@ -265,20 +266,21 @@ def export() -> ResponseReturnValue:
     kind = request.args.get("kind")
     if kind not in ("epcis", "csv"):
         return render_template("portal/bureau/export.html", choices=_export_choices())
+    raw = tempfile.TemporaryFile()  # a big export does not belong in memory
     try:
         f = ExportFilter.parse(request.args)
-        out = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # a big export does not belong in memory
+        out = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=True)
         if kind == "epcis":
             epcis.write(out, engine(), actor(), f, current_app.config["TRACE_PUBLIC_URL"])
         else:
             sheet.write(out, engine(), actor(), f)
+        out.detach()
     except DomainError as exc:
+        raw.close()
         return refused(exc)
-    out.seek(0)
-    raw = tempfile.TemporaryFile()
-    for chunk in iter(lambda: out.read(1 << 16), ""):
-        raw.write(chunk.encode("utf-8"))
-    out.close()
+    except BaseException:
+        raw.close()
+        raise
     raw.seek(0)
     name = "trace-epcis.jsonld" if kind == "epcis" else "trace-cte.csv"
     resp = send_file(raw, mimetype="application/ld+json" if kind == "epcis" else "text/csv", as_attachment=True,
