@@ -18,7 +18,14 @@ from trace.domain.inputs.batches import (
     SplitInput,
     StoreInput,
 )
-from trace.domain.inputs.registry import BindInput, CreditInput, PartyInput, PlotInput, ProductInput, UserInput
+from trace.domain.inputs.registry import (
+    BindInput,
+    CreditInput,
+    PartyInput,
+    PlotInput,
+    ProductInput,
+    UserInput,
+)
 
 __all__ = [
     "G", "KG", "Input", "parse", "CorrectInput", "GradeInput", "HarvestInput", "InspectInput", "MergeInput", "MergePart",

@@ -189,7 +189,8 @@ class RecallActionInput(Input):
     recall: Count(0, 10**15, title=N_("Recall"))
     batch: Id(title=N_("Batch"))
     action: Choice(ACTIONS, title=N_("What was done"), labels=ACTION_NAMES)
-    packages: Count(0, limits.MAX_SELL * 20, title=N_("Packages")) = 0
+    packages: Annotated[Count(0, limits.MAX_SELL * 20, title=N_("Packages")),
+                        BeforeValidator(lambda v: 0 if v is None or v == "" else v)] = 0  # empty: loose fruit only
     loose_g: Mass(title=N_("Loose quantity"), positive=False) = 0
     note: Text(limits.MAX_REASON, required=False, title=N_("Note")) = ""
     occurred_at: When = None

@@ -25,8 +25,14 @@ from trace.domain.events import Inspect, Recall
 from trace.domain.identifiers import LOT_RE, SERIAL_FORMAT, serial_from_scan
 from trace.domain.messages import N_
 from trace.domain.queries.entries import entries
-from trace.domain.tables.batches import Batch, BatchEvent, BatchLink, Package, PackageSecret, RecallTask
-from trace.domain.tables.catalogue import Product
+from trace.domain.tables.batches import (
+    Batch,
+    BatchEvent,
+    BatchLink,
+    Package,
+    PackageSecret,
+    RecallTask,
+)
 from trace.domain.tables.parties import Party, PartyKind, Plot
 
 MAX_GENERATIONS = 64  # a real journey has a handful

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Connection
 
+from trace.clock import china_date
 from trace.domain.errors import Code, Forbidden, InvalidInput, NotFound, RuleViolation
 from trace.domain.events import (
     Entry,
@@ -24,7 +25,6 @@ from trace.domain.identifiers import (
     new_salt,
     uscc_problem,
 )
-from trace.clock import china_date
 from trace.domain.inputs import BindInput, CreditInput, PartyInput, PlotInput, UserInput
 from trace.domain.messages import N_
 from trace.domain.passwords import check_password, check_username, hash_password

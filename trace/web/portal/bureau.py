@@ -10,7 +10,16 @@ import tempfile
 from datetime import datetime
 from typing import Any
 
-from flask import Response, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
