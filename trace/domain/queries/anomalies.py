@@ -93,10 +93,16 @@ def _week(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def weekly(times: Iterable[str | None], *, weeks: int = 26, now: datetime | None = None) -> list[tuple[date, int]]:
-    """Counts per Beijing week (Monday first) over the last `weeks` weeks, oldest first."""
+def weekly(times: Iterable[str | None | tuple[str, int]], *, weeks: int = 26, now: datetime | None = None) -> list[tuple[date, int]]:
+    """Counts per Beijing week (Monday first) over the last `weeks` weeks, oldest first; `times`
+    are log times, or (log time, how many) pairs already counted by the database."""
     last = _week((now or datetime.now(UTC)).astimezone(CHINA).date())
-    counts = Counter(_week(china_date(t)) for t in times if t)
+    counts: Counter[date] = Counter()
+    for t in times:
+        if isinstance(t, tuple):
+            counts[_week(china_date(t[0]))] += t[1]
+        elif t:
+            counts[_week(china_date(t))] += 1
     start = last - timedelta(weeks=weeks - 1)
     if counts and min(counts) < start:  # an old log: end the chart at its last activity instead
         last = max(_week(max(counts)), start) if max(counts) < start else last
@@ -199,7 +205,8 @@ def report(engine: Engine, actor: Actor, kind: str, thresholds: Thresholds | Non
     if kind in ("late", "cold"):
         refresh(engine)
     with read_session(engine) as s:
-        items, times = _LISTS[kind](s, th, now)
+        items, times, *counted = _LISTS[kind](s, th, now)
+        total = counted[0] if counted else len(items)
         if items and any(i.package_id for i in items):
             by_package = dict(s.execute(select(Case.package_id, func.count()).where(
                 Case.package_id.in_([i.package_id for i in items if i.package_id][:1000])).group_by(Case.package_id)).all())
@@ -208,7 +215,7 @@ def report(engine: Engine, actor: Actor, kind: str, thresholds: Thresholds | Non
             by_batch = dict(s.execute(select(Case.batch_id, func.count()).where(
                 Case.batch_id.in_([i.batch_id for i in items if i.batch_id][:1000])).group_by(Case.batch_id)).all())
             items = [Item(**{**i.__dict__, "cases": by_batch.get(i.batch_id, 0)}) for i in items]
-    return Report(kind, items[:limit], len(items), weekly(times, now=now))
+    return Report(kind, items[:limit], total, weekly(times, now=now))
 
 
 def _ceiling(s: Session, th: Thresholds, now: datetime) -> tuple[list[Item], list[str]]:
@@ -258,8 +265,9 @@ def _copies(s: Session, th: Thresholds, now: datetime) -> tuple[list[Item], list
 
 def _gaps(s: Session, th: Thresholds, now: datetime) -> tuple[list[Item], list[str]]:
     cutoff = rfc3339(now - timedelta(hours=th.gap_hours))
+    in_transit = select(Batch.id).where(Batch.transit_to_id.is_not(None))  # few: read their history only
     last_ship = (select(BatchEvent.batch_id, func.max(BatchEvent.occurred_at).label("at"), func.max(BatchEvent.entry).label("entry"))
-                 .where(BatchEvent.kind == "ship").group_by(BatchEvent.batch_id).subquery())
+                 .where(BatchEvent.kind == "ship", BatchEvent.batch_id.in_(in_transit)).group_by(BatchEvent.batch_id).subquery())
     q = (select(Batch.id, Batch.lot_code, last_ship.c.at, last_ship.c.entry, Party.name, Batch.transit_to_id)
          .join(last_ship, last_ship.c.batch_id == Batch.id).join(Party, Party.id == Batch.custodian_id)
          .where(Batch.transit_to_id.is_not(None), last_ship.c.at < cutoff))
@@ -278,9 +286,12 @@ def _late(s: Session, th: Thresholds, now: datetime) -> tuple[list[Item], list[s
          .order_by(LateEntry.lag_hours.desc()))
     items = [Item("late", e.batch_id, lot, None, party, e.entry, e.recorded_at, e.lag_hours,
                   {"event": e.kind, "occurred_at": e.occurred_at, "recorded_at": e.recorded_at})
-             for e, lot, party in s.execute(q.limit(5000))]
-    times = [t for (t,) in s.execute(select(LateEntry.recorded_at).where(LateEntry.lag_hours >= th.late_hours))]
-    return items, times
+             for e, lot, party in s.execute(q.limit(LIMIT))]
+    # Counted by the database per hour of recording (a long log may hold a million late entries).
+    hour = func.substr(LateEntry.recorded_at, 1, 13)
+    per_hour = [(f"{h}:00:00.000Z", int(n)) for h, n in s.execute(
+        select(hour, func.count()).where(LateEntry.lag_hours >= th.late_hours).group_by(hour))]
+    return items, per_hour, sum(n for _, n in per_hour)
 
 
 def _blacklisted(s: Session, th: Thresholds, now: datetime) -> tuple[list[Item], list[str]]:

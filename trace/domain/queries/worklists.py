@@ -191,8 +191,10 @@ def worklist(engine: Engine, actor: Actor, name: str, filters: Filters, *, now: 
             base = base.where(Batch.inspection == "failed")
         else:
             cutoff = rfc3339((now or datetime.now(UTC)) - timedelta(hours=filters.transit_hours))
+            in_transit = select(Batch.id).where(Batch.transit_to_id.is_not(None))  # few: read their history only
             last_ship = (select(BatchEvent.batch_id, func.max(BatchEvent.occurred_at).label("at"))
-                         .where(BatchEvent.kind == "ship").group_by(BatchEvent.batch_id).subquery())
+                         .where(BatchEvent.kind == "ship", BatchEvent.batch_id.in_(in_transit))
+                         .group_by(BatchEvent.batch_id).subquery())
             base = (base.join(last_ship, last_ship.c.batch_id == Batch.id)
                     .where(Batch.transit_to_id.is_not(None), last_ship.c.at < cutoff))
             since = {bid: at for bid, at in s.execute(
