@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from trace.db import read_session
 from trace.domain.actors import Actor
 from trace.domain.errors import Code, Forbidden, InvalidInput, NotFound
-from trace.domain.events import Inspect, Recall
+from trace.domain.events import Inspect
 from trace.domain.identifiers import LOT_RE, SERIAL_FORMAT, serial_from_scan
 from trace.domain.messages import N_
 from trace.domain.queries.entries import entries
@@ -31,7 +31,6 @@ from trace.domain.tables.batches import (
     BatchLink,
     Package,
     PackageSecret,
-    RecallTask,
 )
 from trace.domain.tables.parties import Party, PartyKind, Plot
 
@@ -389,12 +388,4 @@ def forward_csv(fwd: Forward) -> str:
     return out.getvalue()
 
 
-def recall_of(s: Session, batch: Batch) -> Recall | None:
-    """The recall that reached a batch, if any."""
-    if batch.recall_entry is None:
-        return None
-    e = entries(s, [batch.recall_entry]).get(batch.recall_entry)
-    return e.event if e is not None and isinstance(e.event, Recall) else None
-
-
-__all__ = ["Back", "Forward", "trace_back", "trace_forward", "back_csv", "forward_csv", "resolve", "RecallTask"]
+__all__ = ["Back", "Forward", "trace_back", "trace_forward", "back_csv", "forward_csv", "resolve"]
