@@ -126,6 +126,24 @@ def main() -> None:
     print(f"derived indexes caught up: {read:,} entries read in {time.perf_counter() - t0:.1f} s (once; then only new entries)")
     for kind in anomalies.KINDS:
         row(f"anomaly {kind}", median_ms(lambda kind=kind: anomalies.report(engine, SYSTEM, kind), 5), 1000)
+    # The same through the portal's pages, as a regulator (its login made once in the copy).
+    client = app.test_client()
+    with read_session(engine) as s:
+        bureau = s.scalar(select(Party.id).where(Party.kind == "regulator"))
+        known = s.execute(text("SELECT 1 FROM users WHERE username = 'bench-amr'")).first()
+    if not known:
+        from werkzeug.security import generate_password_hash
+
+        from trace.domain import accounts
+        accounts.create_user(svc.trace, SYSTEM, party_id=bureau, username="bench-amr", password="bench regulator password",
+                             password_hash=generate_password_hash("bench regulator password"))
+    app.config["WTF_CSRF_ENABLED"] = False
+    assert client.post("/login", data={"username": "bench-amr", "password": "bench regulator password"}).status_code == 302
+    pages = ["/portal/bureau/", *[f"/portal/bureau/worklists/{n}" for n in worklists.LISTS], "/portal/bureau/search?q=村1",
+             *[f"/portal/bureau/anomalies/{k}" for k in anomalies.KINDS], "/portal/recalls?active=1",
+             f"/portal/bureau/trace/forward?lot={lot}"]
+    for url in pages:
+        row(f"page {url[8:48]}", median_ms(lambda url=url: client.get(url), 3), 1000)
     # Exports in processes of their own: about 10,000 and 100,000 events, by date range.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start = datetime.fromisoformat(first.replace("Z", "+00:00"))

@@ -152,10 +152,9 @@ def _filtered(stmt: Select[Any], f: Filters) -> Select[Any]:
     return stmt
 
 
-def _rows(s: Session, stmt: Select[Any], since: dict[int, str] | None = None) -> list[Row]:
+def _rows(s: Session, stmt: Select[Any]) -> list[Row]:
     return [Row(b.id, b.lot_code, b.product_id, zh, en, b.form, b.quantity_g, b.status, b.inspection, b.inspection_kind,
-                bool(b.recalled), b.custodian_id, holder, to, township, village, grower, b.harvested_at, b.season,
-                (since or {}).get(b.id))
+                bool(b.recalled), b.custodian_id, holder, to, township, village, grower, b.harvested_at, b.season)
             for b, zh, en, holder, to, township, village, grower in s.execute(stmt)]
 
 
@@ -182,7 +181,6 @@ def worklist(engine: Engine, actor: Actor, name: str, filters: Filters, *, now: 
     with read_session(engine) as s:
         _bureau(s, actor)
         base = _filtered(_select(), filters)
-        since: dict[int, str] | None = None
         if name == "uninspected":
             base = base.where(Batch.inspection == "none", Batch.recalled.is_(False))
             if filters.state is None:
@@ -197,11 +195,12 @@ def worklist(engine: Engine, actor: Actor, name: str, filters: Filters, *, now: 
                          .group_by(BatchEvent.batch_id).subquery())
             base = (base.join(last_ship, last_ship.c.batch_id == Batch.id)
                     .where(Batch.transit_to_id.is_not(None), last_ship.c.at < cutoff))
-            since = {bid: at for bid, at in s.execute(
-                select(last_ship.c.batch_id, last_ship.c.at).join(Batch, Batch.id == last_ship.c.batch_id)
-                .where(Batch.transit_to_id.is_not(None)))}
         total = int(s.scalar(select(func.count()).select_from(base.order_by(None).subquery())) or 0)
-        rows = _rows(s, base.order_by(Batch.id.desc()).limit(limit), since)
+        rows = _rows(s, base.order_by(Batch.id.desc()).limit(limit))
+        if name == "transit" and rows:  # when each was shipped: only the rows shown
+            since = dict(s.execute(select(BatchEvent.batch_id, func.max(BatchEvent.occurred_at)).where(
+                BatchEvent.kind == "ship", BatchEvent.batch_id.in_([r.id for r in rows])).group_by(BatchEvent.batch_id)).all())
+            rows = [Row(**{**r.__dict__, "since": since.get(r.id)}) for r in rows]
         return Listing(name, rows, total)
 
 
