@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
+from trace import demo_bureau
 from trace.clock import CHINA
 from trace.db import read_session
 from trace.domain import accounts
@@ -163,6 +164,7 @@ def load(trace: Trace, seed: int = 2026) -> str:
     assert recalled is not None and failed is not None
     trace.recall(A(amr), recalled, reason="消费者投诉异味，抽检霉变超标 mould found in a follow-up sample", occurred_at=at(11, 8))
     trace.set_credit(A(amr), coop_apple, "red", "连续三年抽检全部合格 three years without a failed test")
+    demo_bureau.load(trace)
     with read_session(trace.engine) as s:
         nb = s.scalar(select(func.count()).select_from(Batch))
     return (f"demo season {year}: 4 products, 10 parties, {sum(len(v) for v in plots.values())} plots, "

@@ -32,6 +32,7 @@ from trace.domain.state import (
     PartyState,
     PlotState,
     ProductState,
+    RecallTaskState,
     UserState,
 )
 from trace.domain.tables.batches import BatchEvent, Package, PackageSecret, ShipmentVehicle
@@ -131,7 +132,7 @@ class Difference:
 
 _TABLES: list[tuple[type, str]] = [
     (ProductState, "products"), (PartyState, "parties"), (PlotState, "plots"), (UserState, "users"),
-    (BatchState, "batches"), (LinkState, "batch_links"), (PackageState, "packages"),
+    (BatchState, "batches"), (LinkState, "batch_links"), (PackageState, "packages"), (RecallTaskState, "recall_tasks"),
 ]
 
 
@@ -174,7 +175,7 @@ def _first_difference(table: str, cols: tuple[str, ...], live: Iterator[tuple[An
 def compare(conn: Connection, state: MemoryState) -> Difference | None:
     """The first difference between the live state tables and the replayed state, or None."""
     for cls, table in _TABLES:
-        nkey = 2 if cls is LinkState else 1
+        nkey = 2 if cls in (LinkState, RecallTaskState) else 1
         found = _first_difference(table, _COLUMNS[cls], _live(conn, cls), state.rows(cls), nkey)
         if found is not None:
             key, message = found

@@ -22,7 +22,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from trace.clock import parse_log_time, rfc3339
-from trace.domain.tables.batches import Batch, BatchEvent, BatchLink, Package
+from trace.domain.tables.batches import Batch, BatchEvent, BatchLink, Package, RecallTask
 from trace.domain.tables.catalogue import Product, ProductArea
 from trace.domain.tables.parties import Party, Plot, User
 
@@ -67,6 +67,16 @@ class PartyState:
     gi_logo: bool
     credit_status: str
     credit_reason: str
+    credit_start: str | None = None  # from version 3: the Beijing days the status holds
+    credit_end: str | None = None
+
+    def credit_on(self, day: str | None) -> str:
+        """The status in force on a Beijing day (YYYY-MM-DD; None: whatever was set last)."""
+        if day is None or self.credit_status == "normal":
+            return self.credit_status
+        if (self.credit_start and day < self.credit_start) or (self.credit_end and day > self.credit_end):
+            return "normal"
+        return self.credit_status
 
 
 @dataclass(slots=True)
@@ -125,11 +135,42 @@ class BatchState:
     recalled: bool
     recall_entry: int | None
     created_entry: int
+    inspection_kind: str = ""  # official or self (from version 3), '' when unknown or none
 
     @property
     def loose_g(self) -> int:
         """Grams not yet packed."""
         return self.quantity_g - self.packed_g
+
+
+@dataclass(slots=True)
+class RecallTaskState:
+    """What a recall (version 3 on) asks of one batch, and what its holders did so far."""
+
+    TABLE: ClassVar[Table] = RecallTask.__table__  # type: ignore[assignment]
+    recall_entry: int
+    batch_id: int
+    packages: int
+    sold: int
+    loose_g: int
+    off_sale: int = 0
+    returned: int = 0
+    destroyed: int = 0
+    off_sale_g: int = 0
+    returned_g: int = 0
+    destroyed_g: int = 0
+    first_action_at: str | None = None
+    last_action_at: str | None = None
+
+    @property
+    def out(self) -> int:
+        """Packages neither sold before the recall nor pulled since."""
+        return self.packages - self.sold - self.off_sale - self.returned - self.destroyed
+
+    @property
+    def out_g(self) -> int:
+        """Loose grams not pulled yet."""
+        return self.loose_g - self.off_sale_g - self.returned_g - self.destroyed_g
 
 
 @dataclass(slots=True)
@@ -159,10 +200,10 @@ class LinkState:
     entry: int
 
 
-Value = ProductState | PartyState | PlotState | UserState | BatchState | PackageState | LinkState
+Value = ProductState | PartyState | PlotState | UserState | BatchState | PackageState | LinkState | RecallTaskState
 _COLUMNS: dict[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls) if f.name != "area")
-    for cls in (ProductState, PartyState, PlotState, BatchState, PackageState, LinkState)
+    for cls in (ProductState, PartyState, PlotState, BatchState, PackageState, LinkState, RecallTaskState)
 }
 _COLUMNS[UserState] = ("pseudonym", "party_id", "is_admin", "created_entry")
 
@@ -172,6 +213,8 @@ def _key(value: Any) -> Any:
         return value.pseudonym
     if isinstance(value, LinkState):
         return (value.parent_id, value.child_id)
+    if isinstance(value, RecallTaskState):
+        return (value.recall_entry, value.batch_id)
     return value.id
 
 
@@ -206,7 +249,9 @@ class State:
     def harvested_g(self, plot_id: int, product_id: str, season: int) -> int: raise NotImplementedError
     def children(self, batch_ids: Iterable[int]) -> list[int]: raise NotImplementedError
     def unsold_packages(self, batch_id: int, limit: int | None = None) -> list[int]: raise NotImplementedError
+    def package_count(self, batch_id: int) -> int: raise NotImplementedError
     def history_item(self, batch_id: int, entry: int) -> HistoryItem | None: raise NotImplementedError
+    def recall_task(self, recall_entry: int, batch_id: int) -> RecallTaskState | None: raise NotImplementedError
 
     def add(self, value: Value) -> None: raise NotImplementedError
     def touch(self, batch_id: int, entry: int, kind: str, occurred_at: str, party_id: int | None) -> None: raise NotImplementedError
@@ -226,7 +271,7 @@ class State:
 
 
 _KINDS = {ProductState: "products", PartyState: "parties", PlotState: "plots", UserState: "users",
-          BatchState: "batches", PackageState: "packages", LinkState: "batch_links"}
+          BatchState: "batches", PackageState: "packages", LinkState: "batch_links", RecallTaskState: "recall_tasks"}
 _ID_COLUMNS = {Product: None, Party: Party.__table__.c.id, Plot: Plot.__table__.c.id,  # type: ignore[attr-defined]
                Batch: Batch.__table__.c.id, Package: Package.__table__.c.id}  # type: ignore[attr-defined]
 
@@ -251,7 +296,8 @@ class DbState(State):
         if hit is not None:
             self._handed[(cls, key)] = None
             return hit[0]
-        row = self._raw(_SELECT[cls], {"key": key}).fetchone()
+        params = {"key": key[0], "key2": key[1]} if cls is RecallTaskState else {"key": key}
+        row = self._raw(_SELECT[cls], params).fetchone()
         if row is None:
             return None
         value = cls(*row)
@@ -289,6 +335,9 @@ class DbState(State):
     def package(self, package_id: int) -> PackageState | None:
         return self._get(PackageState, package_id)
 
+    def recall_task(self, recall_entry: int, batch_id: int) -> RecallTaskState | None:
+        return self._get(RecallTaskState, (recall_entry, batch_id))
+
     def next_id(self, kind: type) -> int:
         """Max + 1: safe under the write lock, and the same in a replay (no sequences, no gaps)."""
         cls = _STATE_OF[kind]
@@ -305,6 +354,12 @@ class DbState(State):
         t = User.__table__  # type: ignore[attr-defined]
         return self.conn.execute(select(t.c.id).where(func.lower(t.c.username) == username)).first() is not None
 
+    def pseudonym_of(self, username: str) -> str | None:
+        """The log's name of a login, by its username (operational data: only the live path asks)."""
+        t = User.__table__  # type: ignore[attr-defined]
+        return self.conn.execute(select(t.c.pseudonym).where(func.lower(t.c.username) == username,
+                                                             t.c.created_entry.is_not(None))).scalar_one_or_none()
+
     def harvested_g(self, plot_id: int, product_id: str, season: int) -> int:
         t = Batch.__table__  # type: ignore[attr-defined]
         return int(self.conn.execute(select(func.coalesce(func.sum(t.c.harvest_g), 0)).where(
@@ -320,6 +375,10 @@ class DbState(State):
         t = Package.__table__  # type: ignore[attr-defined]
         q = select(t.c.id).where(t.c.batch_id == batch_id, t.c.status == "packed").order_by(t.c.id)
         return list(self.conn.execute(q.limit(limit) if limit is not None else q).scalars())
+
+    def package_count(self, batch_id: int) -> int:
+        t = Package.__table__  # type: ignore[attr-defined]
+        return int(self.conn.execute(select(func.count()).select_from(t).where(t.c.batch_id == batch_id)).scalar() or 0)
 
     def history_item(self, batch_id: int, entry: int) -> HistoryItem | None:
         t = BatchEvent.__table__  # type: ignore[attr-defined]
@@ -348,7 +407,7 @@ class DbState(State):
     def flush(self) -> None:
         """Write what the applied events added, and what they changed of the values handed to
         them since the last flush (a rule changes only what it was handed)."""
-        for cls in (ProductState, PartyState, PlotState, UserState, BatchState, PackageState, LinkState):
+        for cls in (ProductState, PartyState, PlotState, UserState, BatchState, PackageState, LinkState, RecallTaskState):
             rows = [v for v in self._added if type(v) is cls]
             if rows:
                 self._insert(cls, rows)
@@ -418,10 +477,13 @@ class DbState(State):
             stmt = _UPDATES.get((cls, changed))
             if stmt is None:  # one statement per set of changed columns, built once
                 table = cls.TABLE  # type: ignore[attr-defined]
-                pk = table.c.pseudonym if cls is UserState else next(iter(table.primary_key.columns))
-                stmt = _UPDATES[(cls, changed)] = update(table).where(pk == bindparam("_key")).values(
-                    {c: bindparam(c) for c in changed})
-            self._raw(stmt, {"_key": key, **{c: getattr(value, c) for c in changed}})
+                if cls is RecallTaskState:
+                    where = (table.c.recall_entry == bindparam("_key")) & (table.c.batch_id == bindparam("_key2"))
+                else:
+                    where = (table.c.pseudonym if cls is UserState else next(iter(table.primary_key.columns))) == bindparam("_key")
+                stmt = _UPDATES[(cls, changed)] = update(table).where(where).values({c: bindparam(c) for c in changed})
+            keys = {"_key": key[0], "_key2": key[1]} if cls is RecallTaskState else {"_key": key}
+            self._raw(stmt, {**keys, **{c: getattr(value, c) for c in changed}})
         if cls is ProductState and tuple(value.area) != before[-1]:
             self._write_area([value])
 
@@ -438,7 +500,7 @@ class MemoryState(State):
 
     KINDS = ("product.define", "party.register", "party.credit", "plot.register", "user.create", "harvest",
              "inspect", "grade", "split", "merge", "process", "pack", "store", "ship", "receive", "sell",
-             "recall", "correct")
+             "recall", "correct", "recall.action")
 
     def __init__(self) -> None:
         self.values: dict[type, dict[Any, Any]] = defaultdict(dict)
@@ -482,6 +544,9 @@ class MemoryState(State):
     def package(self, package_id: int) -> PackageState | None:
         return self.values[PackageState].get(package_id)
 
+    def recall_task(self, recall_entry: int, batch_id: int) -> RecallTaskState | None:
+        return self.values[RecallTaskState].get((recall_entry, batch_id))
+
     def next_id(self, kind: type) -> int:
         return self._max[_STATE_OF[kind]] + 1
 
@@ -495,6 +560,9 @@ class MemoryState(State):
         packages = self.values[PackageState]
         out = [p for p in self._packages.get(batch_id, ()) if packages[p].status == "packed"]
         return out[:limit] if limit is not None else out
+
+    def package_count(self, batch_id: int) -> int:
+        return len(self._packages.get(batch_id, ()))
 
     def history_item(self, batch_id: int, entry: int) -> HistoryItem | None:
         entries = self.history.get(batch_id)
@@ -596,11 +664,14 @@ def _select(cls: type) -> Any:
     stmt = select(*[table.c[c] for c in _COLUMNS[cls]])
     if cls is UserState:  # a login the log does not know yet (made before logins were logged) is none
         return stmt.where(table.c.pseudonym == bindparam("key"), table.c.created_entry.is_not(None))
+    if cls is RecallTaskState:
+        return stmt.where(table.c.recall_entry == bindparam("key"), table.c.batch_id == bindparam("key2"))
     return stmt.where(next(iter(table.primary_key.columns)) == bindparam("key"))
 
 
 # Statements of the live path, built once: a command only binds parameters.
-_SELECT = {cls: _select(cls) for cls in (ProductState, PartyState, PlotState, UserState, BatchState, PackageState)}
+_SELECT = {cls: _select(cls) for cls in (ProductState, PartyState, PlotState, UserState, BatchState, PackageState,
+                                         RecallTaskState)}
 _AREAS = (select(ProductArea.__table__.c.township, ProductArea.__table__.c.village)  # type: ignore[attr-defined]
           .where(ProductArea.__table__.c.product_id == bindparam("key"))  # type: ignore[attr-defined]
           .order_by(ProductArea.__table__.c.township, ProductArea.__table__.c.village))  # type: ignore[attr-defined]

@@ -8,10 +8,11 @@ from trace import services
 from trace.db import read_session
 from trace.ledger.store import LedgerError
 from trace.ledger.witnessing import served_checkpoint
-from trace.web import public_pages
+from trace.web import cases, public_pages
 
 bp = Blueprint("public", __name__)
 public_pages.register(bp)
+cases.register(bp)
 
 
 def _bad(message: str, status: int = 400) -> tuple[Response, int]:

@@ -40,6 +40,7 @@ from trace.domain.events.batches import (
     Part,
     Process,
     Recall,
+    RecallAction,
     Receive,
     Result,
     Sell,
@@ -56,20 +57,22 @@ from trace.domain.events.registry import (
     PlotSpec,
     ProductDefine,
     ProductSpec,
+    UserBind,
     UserCreate,
 )
 from trace.ledger.store import canonical
 
-CURRENT_VERSION = 2
-VERSIONS = (1, 2)
+CURRENT_VERSION = 3
+VERSIONS = (1, 2, 3)
 EVENT_TYPES: tuple[type[Event], ...] = (
     ProductDefine, PartyRegister, PartyCredit, PlotRegister, UserCreate,
     Harvest, Inspect, Grade, Split, Merge, Process, Pack, Store, Ship, Receive, Sell, Recall, Correct,
+    RecallAction, UserBind,
 )
 BY_TYPE: dict[str, type[Event]] = {cls.TYPE: cls for cls in EVENT_TYPES}
 AnyEvent = Annotated[
     ProductDefine | PartyRegister | PartyCredit | PlotRegister | UserCreate | Harvest | Inspect | Grade | Split
-    | Merge | Process | Pack | Store | Ship | Receive | Sell | Recall | Correct,
+    | Merge | Process | Pack | Store | Ship | Receive | Sell | Recall | Correct | RecallAction | UserBind,
     Field(discriminator="type"),
 ]
 PSEUDONYM = r"^u[0-9a-f]{16}$"
@@ -139,5 +142,5 @@ __all__ = [
     "NewLotQuantity", "decode", "encode", "record", "dump",
     "ProductDefine", "ProductSpec", "Place", "PartyRegister", "PartySpec", "PartyCredit", "PlotRegister", "PlotSpec",
     "UserCreate", "Harvest", "Inspect", "Result", "Grade", "Split", "Merge", "Part", "Process", "Pack", "NewPackage",
-    "Store", "Ship", "Receive", "Sell", "Recall", "Correct",
+    "Store", "Ship", "Receive", "Sell", "Recall", "Correct", "RecallAction", "UserBind",
 ]

@@ -386,7 +386,8 @@ class ConsumerView:
                 entry = ev_types.decode(found[batch.recall_entry]) if found else None
             recall = entry.event if entry is not None and isinstance(entry.event, ev_types.Recall) else None
             return {"code": "recalled", "reason": recall.reason if recall else "",
-                    "at": recall.occurred_at if recall else None, "entry": batch.recall_entry}
+                    "at": recall.occurred_at if recall else None, "entry": batch.recall_entry,
+                    "level": recall.level if recall else None}
         if batch.inspection == "failed":
             return {"code": "failed_inspection"}
         return {"code": "genuine"}

@@ -17,7 +17,7 @@ class Context:
     now: datetime
     recorded_at: str
     index: int = -1
-    version: int = 2  # the encoding version of the entry (older entries name some fields otherwise)
+    version: int = 3  # the encoding version of the entry (older entries name some fields otherwise)
 
     def at(self, index: int) -> Context:
         """The same context for the entry at `index`."""
