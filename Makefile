@@ -29,9 +29,13 @@ db: setup
 	$(BIN)/flask --app trace init
 	$(BIN)/flask --app trace demo --if-empty
 
+# The app's default public URL (in QR codes, proof bundles, links) follows PORT and HOST, which
+# are exported to it; TRACE_PUBLIC_URL, when set, wins everywhere.
+run: export PORT := $(PORT)
+run: export HOST := $(HOST)
 run: db
 	@echo "Demo packages a consumer might scan:"
-	@TRACE_PUBLIC_URL=http://$(HOST):$(PORT) $(BIN)/flask --app trace packages --limit 3
+	@$(BIN)/flask --app trace packages --limit 3
 	@echo "Serving on http://$(HOST):$(PORT)/  portal: http://$(HOST):$(PORT)/login  public log: http://$(HOST):$(PORT)/log/checkpoint"
 	$(BIN)/gunicorn --chdir $(CURDIR) --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - 'trace:create_app()'
 

@@ -120,7 +120,8 @@ def _mark(now: datetime) -> str:
 
 
 def _client() -> str:
-    return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), int(_conf("TRACE_PROXY_HOPS")))
+    # Behind TRACE_PROXY_HOPS proxies, ProxyFix (trace.web.security) has put the client's address here.
+    return client_address(request.remote_addr, None, 0)
 
 
 def _base() -> str:
