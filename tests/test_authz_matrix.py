@@ -63,7 +63,9 @@ def payload(action: str, sc: Any, batch: int, role: str, partner: int | None = N
 def scenario(svc, tr, world):  # type: ignore[no-untyped-def]
     """The world, a dozen batches held by each handling role, a shipment in transit, a login per role."""
     sc = build_scenario(tr, world)
-    sc.split_entries = {b: entry_of(svc, b, "split") for bs in sc.own.values() for b in bs}  # type: ignore[attr-defined]
+    # The entry a holder corrects: its split (a carrier does not split: its receipt of the piece).
+    sc.split_entries = {b: entry_of(svc, b, "receive" if role == "carrier" else "split")  # type: ignore[attr-defined]
+                        for role, bs in sc.own.items() for b in bs}
     role_users(svc, world)
     return sc
 

@@ -43,6 +43,9 @@ FORMS = {"fresh": N_("fresh fruit"), "dried": N_("dried"), "sliced": N_("sliced"
 FIELDS = {"occurred_at": N_("time"), "note": N_("note"), "lab": N_("laboratory"), "report_no": N_("report number"),
           "certificate_no": N_("certificate number"), "facility": N_("facility"), "temperature_dc": N_("temperature (°C)"),
           "grade": N_("grade"), "vehicle": N_("vehicle"), "vehicle_commitment": N_("vehicle"), "method": N_("method")}
+PRODUCT_FIELDS = {"id": N_("product code"), "name_zh": N_("Chinese name"), "name_en": N_("English name"),
+                  "gtin": "GTIN", "gi_ref": N_("registration number"), "harvest_months": N_("harvest months"),
+                  "yield_g_per_mu": N_("yield ceiling"), "lot_prefix": N_("lot prefix"), "area": N_("protected area")}
 WORDS = {"kg": N_("kg"), "mu": N_("mu"), "plot": N_("plot"), "grade": N_("grade"), "recalled": N_("Recalled"),
          "in_transit": N_("In transit"), "system": N_("system"), "kg_loose": N_("kg loose"),
          "certificate": N_("certificate"), "into": N_("into"), "new_lot": N_("new lot"), "corrects": N_("corrects")}
@@ -105,7 +108,7 @@ def _helpers() -> dict[str, Any]:
             "inspection_name": lambda c: name(INSPECTIONS, c), "credit_name": lambda c: name(CREDIT, c),
             "form_name": lambda c: name(FORMS, c), "field_name": lambda c: name(FIELDS, c),
             "w": lambda c: name(WORDS, c), "SHOWN": SHOWN, "lang": auth.lang(), "FORMS": FORMS, "KINDS": KINDS,
-            "CREDIT": CREDIT, "new_once": new_once}
+            "CREDIT": CREDIT, "new_once": new_once, "product_field": lambda c: name(PRODUCT_FIELDS, c)}
 
 
 auth.bp.context_processor(_helpers)  # the login pages share the layout

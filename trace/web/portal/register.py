@@ -1,6 +1,8 @@
 """The register: growers' plots, parties and the credit list, the GI catalogue, and logins."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -9,6 +11,7 @@ from trace.domain import accounts
 from trace.domain.errors import DomainError
 from trace.domain.inputs import KG
 from trace.domain.limits import MAX_ID
+from trace.domain.messages import kg_text
 from trace.domain.queries import portal as queries
 from trace.domain.tables.parties import PartyKind
 from trace.web import auth
@@ -118,8 +121,24 @@ def products() -> ResponseReturnValue:
             repeated(result)
             flash(_("Product %(name)s recorded in the log.", name=result.event.product.name_zh), "success")  # type: ignore[attr-defined]
             return redirect(url_for(".products"))
-    return render_template("portal/products.html", products=queries.product_details(engine()), errors=errors,
-                           values=request.form), status
+    values: Any = request.form
+    editing = request.values.get("edit") if request.method == "GET" else request.form.get("id")
+    if request.method == "GET" and editing:
+        try:  # editing starts from the product's current values
+            values = _product_values(queries.product_detail(engine(), editing))
+        except DomainError as exc:
+            return refused(exc)
+    products = queries.product_details(engine())
+    history = {p.id: queries.product_history(engine(), p.id) for p in products}
+    return render_template("portal/products.html", products=products, history=history, errors=errors, values=values,
+                           editing=editing), status
+
+
+def _product_values(p: queries.ProductDetail) -> dict[str, str]:
+    """A product as the form's fields show it (kilograms, one place per line)."""
+    return {"id": p.id, "name_zh": p.name_zh, "name_en": p.name_en, "gi_ref": p.gi_ref, "gtin": p.gtin or "",
+            "harvest_months": ",".join(str(m) for m in p.months), "yield_kg_per_mu": kg_text(p.yield_g_per_mu),
+            "lot_prefix": p.lot_prefix, "area": "\n".join(f"{t} {v}" for t, v in p.area)}
 
 
 @bp.route("/users", methods=["GET", "POST"])
