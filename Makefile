@@ -7,7 +7,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup db bench clean translations
+.PHONY: run test setup db bench clean translations url
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ run: db
 	@$(BIN)/flask --app trace packages --limit 3
 	@echo "Serving on http://$(HOST):$(PORT)/  portal: http://$(HOST):$(PORT)/login  public log: http://$(HOST):$(PORT)/log/checkpoint"
 	$(BIN)/gunicorn --chdir $(CURDIR) --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - 'trace:create_app()'
+
+# The base URL that `make run` prints in QR codes, proof bundles and links (PORT=... make url).
+url: export PORT := $(PORT)
+url: export HOST := $(HOST)
+url: setup
+	@$(BIN)/python -c "from trace import create_app; print(create_app().config['TRACE_PUBLIC_URL'])"
 
 test: setup
 	scripts/test-system
