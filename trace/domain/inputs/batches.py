@@ -180,7 +180,9 @@ class SellInput(Input):
     packages: Annotated[Annotated[list[Id(title=N_("Packages"))], Field(max_length=limits.MAX_SELL)] | None,
                         Field(title=N_("Packages")), BeforeValidator(_ids)] = None
     all_unsold: Annotated[YesNo, Field(title=N_("Every unsold package"))] = False
-    loose_g: Mass(title=N_("Loose quantity sold"), positive=False) = 0
+    # A form's empty "loose" field sells nothing loose.
+    loose_g: Annotated[Mass(title=N_("Loose quantity sold"), positive=False),
+                       BeforeValidator(lambda v: 0 if isinstance(v, str) and not v.strip() else v)] = 0
     occurred_at: When = None
 
 
