@@ -15,7 +15,7 @@ from sqlalchemy import select
 from tests.browser import browser, live_server, save_screenshot  # noqa: F401
 from tests.camera import camera_chromium, camera_frame, label_picture, write_y4m  # noqa: F401
 from tests.conftest import t
-from tests.test_browser_portal import _click_and_load, _flash, _login, _menu, _submit
+from tests.test_browser_portal import _click_and_load, _login, _menu, _submit
 from tests.test_portal_support import add_user, log_size
 from trace.db import read_session, write_session
 from trace.domain.actors import SYSTEM
