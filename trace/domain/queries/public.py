@@ -401,6 +401,7 @@ class Story:
     lots: dict[int, str]
     shown: set[int] = field(default_factory=set)  # every entry the page shows or rests on
     steps: list[dict[str, Any]] = field(default_factory=list)
+    verdict: dict[str, Any] | None = None  # worked out once (see _verdict)
 
     def rows_of(self, batch_id: int, kind: str | None = None) -> list[Any]:
         """One batch's rows (of one kind), in log order."""
@@ -495,7 +496,8 @@ def _part_recalls(story: Story) -> Facts:
 
 
 def _part_status(story: Story) -> Facts:
-    return {"status": _verdict(story)["status"], "verdict": _verdict(story)}
+    verdict = _verdict(story)
+    return {"status": verdict["status"], "verdict": verdict}
 
 
 def _part_journey(story: Story) -> Facts:
@@ -525,9 +527,8 @@ def _verdict(story: Story) -> dict[str, Any]:
     made from others, theirs at the time it was made), each entry proven against the signed
     checkpoint. The state tables' view is compared: a disagreement, or an entry that is not
     proven, is said on the page, and the worse of the two views is shown."""
-    cached = getattr(story, "_verdict", None)
-    if cached is not None:
-        return cached
+    if story.verdict is not None:
+        return story.verdict
     recall = next((r for r in _part_recalls(story)["recalls"]), None)
     inspection, entries = _inspection_of(story, story.batch.id, None, {})
     log_code = "recalled" if recall else ("failed_inspection" if inspection == "failed" else "genuine")
@@ -548,7 +549,7 @@ def _verdict(story: Story) -> dict[str, Any]:
         status["entry"] = entries[0]
     out = {"status": status, "inspection": {"result": inspection, "entries": entries,
                                             "inherited": bool(entries) and _first_inspect_batch(story, entries) != story.batch.id}}
-    story._verdict = out  # type: ignore[attr-defined]
+    story.verdict = out
     return out
 
 
