@@ -37,11 +37,17 @@ class SessionInterface(SecureCookieSessionInterface):
         return bool(app.config["SESSION_COOKIE_SECURE"] or (has_request_context() and request.is_secure))
 
 
+_LOWER = tuple((name.lower(), name, value) for name, value in HEADERS.items())
+
+
 def _headers(resp: Response) -> Response:
-    for name, value in HEADERS.items():
-        resp.headers.setdefault(name, value)
-    if request.is_secure:
-        resp.headers.setdefault("Strict-Transport-Security", HSTS)
+    # One pass over the response's headers (this runs on every request, the trivial one too).
+    present = {k.lower() for k in resp.headers.keys()}
+    for lower, name, value in _LOWER:
+        if lower not in present:
+            resp.headers.add(name, value)
+    if request.is_secure and "strict-transport-security" not in present:
+        resp.headers.add("Strict-Transport-Security", HSTS)
     return resp
 
 
