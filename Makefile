@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 WITNESS_PORT ?= $(shell echo $$(($(PORT) + 2380)))
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup db bench clean translations
+.PHONY: run test setup db bench clean translations url
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,13 @@ db: setup
 
 # One local witness (its own key and state in instance/) runs beside the app for the demo, and
 # the app asks it to cosign; the bureau runs its own on its own machine (see the README).
+# The app's default public URL (in QR codes, proof bundles, links) follows PORT and HOST, which
+# are exported to it; TRACE_PUBLIC_URL, when set, wins everywhere.
+run: export PORT := $(PORT)
+run: export HOST := $(HOST)
 run: db
 	@echo "Demo packages a consumer might scan:"
-	@TRACE_PUBLIC_URL=http://$(HOST):$(PORT) $(BIN)/flask --app trace packages --limit 3
+	@$(BIN)/flask --app trace packages --limit 3
 	@wkey="$$($(BIN)/flask --app trace witness key)" || exit 1; \
 	export TRACE_WITNESSES="$$wkey http://$(HOST):$(WITNESS_PORT)"; \
 	$(BIN)/flask --app trace witness serve --host $(HOST) --port $(WITNESS_PORT) & wpid=$$!; \
@@ -45,6 +49,12 @@ run: db
 	echo "Serving on http://$(HOST):$(PORT)/  portal: http://$(HOST):$(PORT)/login  public log: http://$(HOST):$(PORT)/log/checkpoint"; \
 	echo "Local demo witness: http://$(HOST):$(WITNESS_PORT)/  audit page (regulator): http://$(HOST):$(PORT)/audit"; \
 	$(BIN)/gunicorn --chdir $(CURDIR) --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - 'trace:create_app()'
+
+# The base URL that `make run` prints in QR codes, proof bundles and links (PORT=... make url).
+url: export PORT := $(PORT)
+url: export HOST := $(HOST)
+url: setup
+	@$(BIN)/python -c "from trace import create_app; print(create_app().config['TRACE_PUBLIC_URL'])"
 
 test: setup
 	scripts/test-system

@@ -94,10 +94,10 @@ def season(tr: Trace, *, entries: int, packages: int, growers: int = 20) -> dict
         journey += [
             (actors["processor"], "pack", {"batch": work, "count": per_pack, "net_g": 5000, "occurred_at": at(300)}),
             (actors["processor"], "ship", {"batch": work, "to_party": ids["cold_store"], "occurred_at": at(330)}),
-            (actors["cold_store"], "receive", {"batch": work, "occurred_at": at(360)}),
+            (actors["cold_store"], "receive", {"batch": work, "all_packages": True, "occurred_at": at(360)}),
             (actors["cold_store"], "store", {"batch": work, "facility": "迎水桥冷库 3 号库", "temperature_c": "1.5", "occurred_at": at(370)}),
             (actors["cold_store"], "ship", {"batch": work, "to_party": ids["retailer"], "occurred_at": at(600)}),
-            (actors["retailer"], "receive", {"batch": work, "occurred_at": at(660)}),
+            (actors["retailer"], "receive", {"batch": work, "all_packages": True, "occurred_at": at(660)}),
             (actors["retailer"], "sell", {"batch": work, "packages": list(range(next_package, next_package + max(1, per_pack // 2))),
                                           "occurred_at": at(900)}),
         ]

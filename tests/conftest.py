@@ -162,13 +162,19 @@ def world(tr: Trace) -> dict[str, Any]:
     return ids
 
 
+# Tables a refused request writes on purpose: a failed login is counted (trace.domain.throttle).
+NOT_IN_SNAPSHOT = {"login_throttle"}
+
+
 @pytest.fixture
 def snapshot(svc) -> Callable[[], tuple[Any, ...]]:  # type: ignore[no-untyped-def]
-    """A function returning the log size and every state table's rows, to prove nothing changed."""
+    """A function returning the log size and every other table's rows, to prove nothing changed."""
     def take() -> tuple[Any, ...]:
         with read_session(svc.engine) as s:
             tables = []
             for table in Base.metadata.sorted_tables:
+                if table.name in NOT_IN_SNAPSHOT:
+                    continue
                 pk = list(table.primary_key.columns)
                 tables.append((table.name, s.execute(select(table).order_by(*pk)).all()))
             return Ledger.size(s), tables

@@ -27,12 +27,13 @@ from tests.test_portal_support import (
 
 BATCH_ACTIONS = ("inspect", "grade", "split", "merge", "process", "pack", "store", "ship", "sell", "recall", "correct")
 HOLDERS = ("grower", "processor", "cold", "carrier", "retailer")
-# What each role may do to a batch it holds (the own column of the matrix).
+# What each role may do to a batch it holds (the own column of the matrix). Issue 11 changed it:
+# a carrier no longer grades, splits, merges, packs or sells, a cold store no longer packs.
 OWN: dict[str, set[str]] = {
     "grower": set(BATCH_ACTIONS),
     "processor": set(BATCH_ACTIONS),
-    "cold": set(BATCH_ACTIONS) - {"process"},
-    "carrier": set(BATCH_ACTIONS) - {"process"},
+    "cold": set(BATCH_ACTIONS) - {"process", "pack"},
+    "carrier": {"inspect", "store", "ship", "recall", "correct"},
     "retailer": set(BATCH_ACTIONS) - {"process"},
 }
 # ... and to a batch someone else holds (the other column): only the bureau, and only these.
@@ -62,7 +63,9 @@ def payload(action: str, sc: Any, batch: int, role: str, partner: int | None = N
 def scenario(svc, tr, world):  # type: ignore[no-untyped-def]
     """The world, a dozen batches held by each handling role, a shipment in transit, a login per role."""
     sc = build_scenario(tr, world)
-    sc.split_entries = {b: entry_of(svc, b, "split") for bs in sc.own.values() for b in bs}  # type: ignore[attr-defined]
+    # The entry a holder corrects: its split (a carrier does not split: its receipt of the piece).
+    sc.split_entries = {b: entry_of(svc, b, "receive" if role == "carrier" else "split")  # type: ignore[attr-defined]
+                        for role, bs in sc.own.items() for b in bs}
     role_users(svc, world)
     return sc
 
@@ -261,6 +264,7 @@ def test_offered_forms_are_exactly_what_the_domain_accepts(state: str, svc, tr, 
 
     A = world["actors"]
     batches = []
+    serials: dict[int, str] = {}
     for _ in range(len(BATCH_ACTIONS) + 1):
         b = tr.register_harvest(A["grower"], plot_id=world["plot"], product_id="nanchangtan-soft-pear",
                                 quantity_g=100_000, occurred_at=t(9, 20))
@@ -273,7 +277,7 @@ def test_offered_forms_are_exactly_what_the_domain_accepts(state: str, svc, tr, 
         elif state == "used_up":
             tr.split(A["grower"], b.id, [100_000], occurred_at=t(9, 21))
         elif state == "all_packed":
-            tr.pack(A["grower"], b.id, count=4, net_g=25_000, occurred_at=t(9, 21))
+            serials[b.id] = tr.pack(A["grower"], b.id, count=4, net_g=25_000, occurred_at=t(9, 21))[0][1]
         batches.append(b.id)
     if state == "black_listed":
         tr.set_credit(A["bureau"], world["grower"], "black", "伪造产地证明")
@@ -287,7 +291,7 @@ def test_offered_forms_are_exactly_what_the_domain_accepts(state: str, svc, tr, 
             offered = action in _offered(text(portal.get(f"/portal/batch/{batch}")))
             data = payload(action, sc, batch, "grower", partner)
             if action == "sell" and state == "all_packed":
-                data = {"packages": "1"}
+                data = {"codes": serials[batch]}  # a package sold is a package scanned
             before, size = snapshot(), log_size(svc)
             r = portal.act(batch, action, data)
             accepted = r.status_code == 302

@@ -78,14 +78,15 @@ def scene(svc, tr, world, harvest):  # type: ignore[no-untyped-def]
     """A grower with a batch holding packages, a second batch, and one at the processor."""
     A = world["actors"]
     mine, spare, theirs = harvest(500), harvest(400), harvest(300)
-    tr.pack(A["grower"], mine.id, count=3, net_g=1000)
+    serials = [sn for _, sn in tr.pack(A["grower"], mine.id, count=3, net_g=1000)]
     tr.ship(A["grower"], theirs.id, to_party=world["processor"])
     tr.receive(A["processor"], theirs.id)
     for role in ("grower", "processor", "bureau"):
         add_user(svc, world[role], role)
     add_user(svc, None, "admin", is_admin=True)
     return {"mine": mine.id, "spare": spare.id, "theirs": theirs.id,
-            "harvest_entry": entry_of(svc, mine.id, "harvest"), "theirs_entry": entry_of(svc, theirs.id, "receive")}
+            "harvest_entry": entry_of(svc, mine.id, "harvest"), "theirs_entry": entry_of(svc, theirs.id, "receive"),
+            "serials": serials}
 
 
 def _login(app, username: str) -> Portal:  # type: ignore[no-untyped-def]
@@ -118,8 +119,10 @@ def batch_forms(world: dict[str, Any], sc: dict[str, int]) -> dict[str, tuple[di
         "ship": ({"to_party": str(world["processor"])},
                  {"to_party": [*ID_BAD, str(world["grower"]), str(world["grower2"]), str(world["bureau"])],
                   "vehicle": TEXT, "occurred_at": TIME}),
-        "sell": ({"packages": "1"}, {"packages": ["-1", "abc", "0", "4"], "loose_kg": ["-1", "abc", "498"],
-                                      "occurred_at": TIME}),
+        # Since issue 11 a package sold is a package scanned: its code, not a count.
+        "sell": ({"codes": sc["serials"][0]}, {"codes": ["", "abc", "0", "7" * 20, "http://127.0.0.1:5000/p/" + "7" * 20,
+                                                         sc["serials"][0] + "\n" + "7" * 20, *TEXT, *MARKUP],
+                                               "loose_kg": ["-1", "abc", "498"], "occurred_at": TIME}),
         "recall": ({"level": "2", "reason": "霉变"}, {"level": ["", "4", "I", "<b>1</b>"], "reason": REQUIRED, "occurred_at": TIME}),
         "correct": ({"target": str(sc["harvest_entry"]), "field": "note", "value": "补记", "reason": "漏记"},
                     {"target": [*ID_BAD, str(sc["theirs_entry"])], "field": ["", "quantity_g", "<b>note</b>", "note'; --"],

@@ -32,6 +32,9 @@ def test_demo_package_page_on_a_phone(app, svc, live_server, browser, request) -
     status = browser.find_element("id", "status")
     assert "正品" in status.text and "首次查询" in status.text
     assert "沙坡头苹果" in browser.find_element("id", "product").text
+    # Issue 11: the journey folds, so that the verdict, product, origin and inspections fit the first screen.
+    assert "已包含在签名检查点中" not in browser.find_element("id", "journey").text
+    browser.find_element("css selector", "#journey > summary").click()
     journey = browser.find_element("id", "journey").text
     assert "采收" in journey and "检验" in journey and "已包含在签名检查点中" in journey
     # Readable on the phone: nothing wider than the viewport, so no sideways scrolling.
@@ -44,6 +47,7 @@ def test_demo_package_page_on_a_phone(app, svc, live_server, browser, request) -
     assert "Genuine product" in status.text
     assert "This is the first check of this code." in status.text  # the switch showed the counter, counted nothing
     assert "Shapotou apple" in browser.find_element("id", "product").text
+    browser.find_element("css selector", "#journey > summary").click()
     assert "Harvest" in browser.find_element("id", "journey").text
     assert browser.execute_script("return document.documentElement.lang") == "en"
     save_screenshot(browser, f"public-package-en-{engine}", full_page=True)

@@ -85,7 +85,14 @@ def test_the_public_page_tells_official_sampling_from_an_own_check(app, world, d
     serial = desk["packages"][3][1]
     page = body(app.test_client().get(f"/01/06901234567892/21/{serial}" if False else f"/p/{serial}"))
     assert "市场监管部门监督抽检" in page and "持有方自检" in page
-    assert page.index("宁夏农产品质量检测中心") < page.index("超市快检室")
+    # Each inspection (newest first) says which kind it is, beside its laboratory.
+    blocks = [b.split("</div>")[0] for b in page.split('<div class="inspection ')[1:]]
+    official = [b for b in blocks if "宁夏农产品质量检测中心" in b]
+    own = [b for b in blocks if "超市快检室" in b]
+    assert len(official) == len(own) == 1
+    assert "市场监管部门监督抽检" in official[0] and "持有方自检" not in official[0]
+    assert "持有方自检" in own[0] and "市场监管部门监督抽检" not in own[0]
+    assert page.index("超市快检室") < page.index("宁夏农产品质量检测中心")  # the newer first
 
 
 # -- tracing ---------------------------------------------------------------------------------------------

@@ -167,11 +167,13 @@ def _recall_world(tr, world, harvest):  # type: ignore[no-untyped-def]
     a = world["actors"]
     b = harvest(100)
     left, right = tr.split(a["grower"], b.id, [40_000, 40_000], occurred_at=t(9, 20, 10))
+    packed = {}
     for lot, to in ((left, "retailer"), (right, "cold")):
-        tr.pack(a["grower"], lot.id, count=10, net_g=2000, occurred_at=t(9, 20, 11))
+        packed[lot.id] = tr.pack(a["grower"], lot.id, count=10, net_g=2000, occurred_at=t(9, 20, 11))
         tr.ship(a["grower"], lot.id, to_party=world[to], occurred_at=t(9, 20, 12))
         tr.receive(a[to], lot.id, occurred_at=t(9, 20, 13))
-    pk = tr.run("sell", a["retailer"], {"batch": left.id, "count": 4, "occurred_at": t(9, 20, 14)})
+    pk = tr.run("sell", a["retailer"], {"batch": left.id, "packages": [p.id for p, _ in packed[left.id][:4]],
+                                        "occurred_at": t(9, 20, 14)})
     assert len(pk.event.packages) == 4  # type: ignore[attr-defined]
     return b, left, right
 

@@ -133,6 +133,13 @@ def build_scenario(tr: Trace, world: dict[str, Any], roles: tuple[str, ...] = RO
             continue
         b = tr.register_harvest(A["grower"], plot_id=world["plot"], product_id="nanchangtan-soft-pear",
                                 quantity_g=100_000, occurred_at=t(9, 20))
+        if role == "carrier":  # a carrier does not split: it is handed the pieces one by one
+            kids = tr.split(A["grower"], b.id, [5000] * pieces, occurred_at=t(9, 20, 12))
+            for k in kids:
+                tr.ship(A["grower"], k.id, to_party=world[role], occurred_at=t(9, 21))
+                tr.receive(A[role], k.id, occurred_at=t(9, 21, 12))
+            sc.own[role] = [k.id for k in kids]
+            continue
         if role != "grower":
             tr.ship(A["grower"], b.id, to_party=world[role], occurred_at=t(9, 21))
             tr.receive(A[role], b.id, occurred_at=t(9, 21, 12))

@@ -268,9 +268,10 @@ def test_page_shows_nothing_private(client, tr, world, svc) -> None:
                                  password_hash="x")
     grower = login.actor
     b = tr.register_harvest(grower, plot_id=plot, product_id="nanchangtan-soft-pear", quantity_g=10_000, occurred_at=t(9, 20))
-    tr.ship(grower, b.id, to_party=world["carrier"], vehicle="宁E·98765", occurred_at=t(9, 20, 12))
-    tr.receive(a["carrier"], b.id, occurred_at=t(9, 20, 13))
-    (_, serial), = tr.pack(a["carrier"], b.id, count=1, net_g=2000, occurred_at=t(9, 21))
+    # (A processor packs: since issue 11 a carrier does not pack.)
+    tr.ship(grower, b.id, to_party=world["processor"], vehicle="宁E·98765", occurred_at=t(9, 20, 12))
+    tr.receive(a["processor"], b.id, occurred_at=t(9, 20, 13))
+    (_, serial), = tr.pack(a["processor"], b.id, count=1, net_g=2000, occurred_at=t(9, 21))
     private = ("13912345678", "南长滩村 8 号", "secret-login-name", "37.123456", "104.654321", "37123456", "104654321",
                "98765", "password", f'"user":{login.id}')
     for headers in ({}, {"Accept": "application/json"}):

@@ -57,7 +57,7 @@ def test_every_message_in_the_code_and_templates_has_chinese() -> None:
         if not text or (entry is not None and entry.fuzzy):
             problems.append(f"no Chinese: {msgid!r}")
             continue
-        if sorted(re.findall(r"%\(\w+\)s", msgid)) != sorted(re.findall(r"%\(\w+\)s", text)):
+        if sorted(re.findall(r"%\(\w+\)[sd]", msgid)) != sorted(re.findall(r"%\(\w+\)[sd]", text)):
             problems.append(f"placeholders differ: {msgid!r} -> {text!r}")
         if not HAN.search(text) and msgid not in NOT_CHINESE:
             problems.append(f"not Chinese: {msgid!r} -> {text!r}")

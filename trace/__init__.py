@@ -7,12 +7,22 @@ from typing import Any
 from flask import Flask
 
 
+def default_public_url() -> str:
+    """The base URL printed in QR codes when TRACE_PUBLIC_URL is not set: where `make run` serves,
+    which follows its PORT and HOST (a wildcard bind address is reached on 127.0.0.1)."""
+    host = os.environ.get("HOST") or "127.0.0.1"
+    port = os.environ.get("PORT") or "5000"
+    if host in ("0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: configuration, extensions, blueprints, CLI. No queries, no I/O beyond config."""
     app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
     app.config.from_mapping(
         DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{os.path.join(app.instance_path, 'trace.db')}",
-        TRACE_PUBLIC_URL=os.environ.get("TRACE_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/"),
+        TRACE_PUBLIC_URL=(os.environ.get("TRACE_PUBLIC_URL") or default_public_url()).rstrip("/"),
         TRACE_LOG_ORIGIN=os.environ.get("TRACE_LOG_ORIGIN", "shapotou.trace.example/log"),
         TRACE_KEY_FILE=os.environ.get("TRACE_KEY_FILE") or os.path.join(app.instance_path, "log.key"),
         SECRET_KEY_FILE=os.path.join(app.instance_path, "secret_key"),
@@ -25,10 +35,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     from trace import cli, extensions, services
-    from trace.web import audit, auth, portal, public, tiles
+    from trace.web import audit, auth, portal, public, security, tiles
 
     services.init_app(app)
     extensions.init_app(app)
+    security.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)

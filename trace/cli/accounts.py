@@ -71,7 +71,7 @@ def users_add(party_id: int | None, username: str, is_admin: bool) -> None:
 @users_cli.command("passwd")
 @click.option("--username", required=True)
 def users_passwd(username: str) -> None:
-    """Set a user's password (read from standard input) and lift any lock."""
+    """Set a user's password (read from standard input), ending its sessions and forgetting its failed logins."""
     password = _read_password(confirm=True)
     try:
         acc = accounts.reset_password(services.get().engine, SYSTEM, username=username, new=password)
@@ -82,9 +82,9 @@ def users_passwd(username: str) -> None:
 
 @users_cli.command("list")
 def users_list() -> None:
-    """List logins: username, role, party, locked."""
+    """List logins: username, role, party, SLOWED when failed logins make it wait right now."""
     for u in accounts.list_users(services.get().engine, SYSTEM):
-        click.echo(f"{u.username}\t{u.role}\t{u.party_id or '-'}\t{u.party_name or '-'}\t{'LOCKED' if u.locked else ''}".rstrip())
+        click.echo(f"{u.username}\t{u.role}\t{u.party_id or '-'}\t{u.party_name or '-'}\t{'SLOWED' if u.slowed else ''}".rstrip())
 
 
 @plots_cli.command("add")

@@ -1,22 +1,26 @@
-"""Logins: create users, authenticate with lockout, change and reset passwords. No Flask here.
+"""Logins: create users, authenticate with throttling, end sessions, change and reset passwords.
+No Flask here.
 
 A login acts for one party and its role follows the party's kind, or it is an administrator.
 Its creation is a log event (`user.create`, under a pseudonym: no username, no password hash);
-its username, password hash and lockout state are operational and stay in the users table.
+its username, password hash and session version are operational and stay in the users table.
 Passwords are hashed with scrypt (werkzeug's default KDF), outside the log's write lock, so that
-a slow hash never holds up the log's writers."""
+a slow hash never holds up the log's writers. Failed logins slow further attempts down
+(trace.domain.throttle) rather than lock an account, and an unknown username is answered exactly
+like a wrong password, after the same work."""
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from trace.db import read_session, write_session
+from trace.domain import throttle
 from trace.domain.actors import SYSTEM, Actor
 from trace.domain.commands import Trace
 from trace.domain.errors import Code, DomainError, Forbidden, InvalidInput, NotFound
@@ -31,14 +35,15 @@ from trace.domain.passwords import (
     check_username,
     normalize_username,
 )
+from trace.domain.tables.operations import LoginThrottle
 from trace.domain.tables.parties import Party, PartyKind, User
 
-__all__ = ["MAX_FAILURES", "LOCK_MINUTES", "MIN_PASSWORD", "Account", "LoginFailed", "AccountLocked", "create_user",
-           "authenticate", "change_password", "reset_password", "list_users", "load", "actor_of", "check_username",
-           "check_password", "normalize_username", "log_existing_logins", "ROLES"]
+__all__ = ["MIN_PASSWORD", "Account", "LoginFailed", "TooManyAttempts", "create_user", "authenticate",
+           "change_password", "reset_password", "end_sessions", "list_users", "load", "actor_of", "check_username",
+           "check_password", "normalize_username", "log_existing_logins", "ROLES", "FREE_TRIES", "MAX_WAIT_MINUTES"]
 
-MAX_FAILURES = 5  # wrong passwords in a row before the account locks
-LOCK_MINUTES = 15
+FREE_TRIES = throttle.POLICIES["pair"].free  # wrong passwords from one network before the waits begin
+MAX_WAIT_MINUTES = int(throttle.POLICIES["pair"].cap // 60)
 
 
 class LoginFailed(DomainError):
@@ -47,21 +52,20 @@ class LoginFailed(DomainError):
     status = 401
 
 
-class AccountLocked(DomainError):
-    """Too many wrong passwords in a row."""
+class TooManyAttempts(DomainError):
+    """Too many failed logins lately: the next attempt must wait (the same for every username)."""
 
     status = 429
 
     @property
-    def until(self) -> datetime:
-        """When the lock ends."""
-        return self.params["until"]
+    def seconds(self) -> int:
+        """How long to wait."""
+        return int(self.params["seconds"])
 
 
 WRONG = Code("auth.wrong", LoginFailed, N_("Wrong username or password."))
-LOCKED_NOW = Code("auth.locked_now", AccountLocked,
-                  N_("%(n)s wrong passwords in a row: the account is locked for %(minutes)s minutes."))
-LOCKED = Code("auth.locked", AccountLocked, N_("Too many wrong passwords: the account is locked; try again in %(minutes)s minutes."))
+WAIT = Code("auth.wait", TooManyAttempts,
+            N_("Too many login attempts in a short time. Wait %(seconds)s seconds, then try again."))
 ADMIN_ONLY = Code("accounts.admin_only", Forbidden, N_("Only an administrator may manage user accounts."))
 NO_SUCH_USER = Code("accounts.no_such_user", NotFound, N_("No user called %(name)s."))
 CONFIRM = Code("password.confirm", InvalidInput, N_("The two new passwords differ."))
@@ -85,6 +89,12 @@ class Account:
     is_admin: bool
     fingerprint: str  # changes with the password hash, so a new password ends old sessions
     pseudonym: str = ""
+    session_version: int = 0  # bumped at logout and password change: older sessions are over
+
+    @property
+    def session_id(self) -> str:
+        """What a session remembers of its login: it is valid while all three parts still hold."""
+        return f"{self.id}:{self.session_version}:{self.fingerprint}"
 
     @property
     def role(self) -> str:
@@ -118,7 +128,7 @@ def _dummy_hash() -> str:
 def _account(user: User, party: Party | None) -> Account:
     return Account(user.id, user.username, user.party_id, party.name if party else None,
                    party.kind if party else None, party.credit_status if party else None,
-                   bool(user.is_admin), fingerprint(user.password_hash), user.pseudonym)
+                   bool(user.is_admin), fingerprint(user.password_hash), user.pseudonym, int(user.session_version or 0))
 
 
 def load(engine: Engine, user_id: int) -> Account | None:
@@ -145,10 +155,10 @@ def _require_admin(actor: Actor) -> None:
 
 
 def create_user(trace: Trace, actor: Actor, *, party_id: object, username: object, password: object,
-                is_admin: bool = False, password_hash: str | None = None) -> Account:
+                is_admin: bool = False, password_hash: str | None = None, once: str | None = None) -> Account:
     """Create a login for a party (its role follows the party's kind), or an administrator: a
     `user.create` entry, then its username and password hash. `password_hash`: one hashed
-    already (the demo gives its logins one password)."""
+    already (the demo gives its logins one password); `once`: the form's one-time token."""
     data = {"party": party_id, "username": username, "password": password or "", "admin": is_admin}
     if password_hash is None:
         cmd, inp, prepared = trace.parse("user.create", data)
@@ -157,7 +167,7 @@ def create_user(trace: Trace, actor: Actor, *, party_id: object, username: objec
         inp = parse(cmd.input, data)
         prepared = {"username": check_username(inp.username), "password_hash": password_hash}  # type: ignore[attr-defined]
     with trace.transaction(actor) as tx:
-        tx.run(cmd, inp, prepared)
+        tx.run(cmd, inp, prepared, once=once)
     with read_session(trace.engine) as s:
         user = s.scalars(select(User).where(User.username == prepared["username"])).one()  # type: ignore[index]
         return _account(user, s.get(Party, user.party_id) if user.party_id else None)
@@ -176,48 +186,51 @@ def log_existing_logins(trace: Trace) -> int:
     return len(waiting)
 
 
-def authenticate(engine: Engine, username: object, password: object, now: datetime | None = None) -> Account:
-    """The account if the password is right; LoginFailed or AccountLocked otherwise.
+def authenticate(engine: Engine, username: object, password: object, *, client: str = "unknown",
+                 device: str | None = None, now: datetime | None = None) -> Account:
+    """The account if the password is right; LoginFailed or TooManyAttempts otherwise.
 
-    MAX_FAILURES wrong passwords in a row lock the account for LOCK_MINUTES; while it is locked
-    even the right password is refused, so guessing gains nothing."""
+    `client` is the client's address; `device` the id of a device that proved (by a signed
+    cookie) that it logged in to this username before. The attempt reserves its throttle keys
+    before the password is looked at (see trace.domain.throttle), so parallel guesses wait in
+    line; a known and an unknown username take the same path and the same time."""
     now = now or datetime.now(UTC)
-    name = normalize_username(username)[:60]
+    typed = normalize_username(username)[:60]
     pw = "" if password is None else str(password)[:MAX_PASSWORD]
-    if not USERNAME_RE.fullmatch(name):
-        name = ""  # cannot be anyone's name; no need to ask the database (nor to send it a NUL)
-    with read_session(engine) as s:
-        user = s.scalar(select(User).where(func.lower(User.username) == name)) if name else None
-    if user is None:
-        check_password_hash(_dummy_hash(), pw)
+    # A name that cannot be anyone's needs no database lookup (nor may a NUL be sent to it); it is
+    # still throttled under what was typed, so junk shares no bucket with anyone's mistyped name.
+    name = typed if USERNAME_RE.fullmatch(typed) else ""
+    keys = throttle.keys(typed, client, device)
+    wait = throttle.reserve(engine, keys, now)
+    if wait:
+        raise WAIT("password", seconds=max(1, -(-int(wait * 1000) // 1000)))
+    ok = False
+    try:
+        with read_session(engine) as s:
+            row = s.execute(select(User, Party).outerjoin(Party, Party.id == User.party_id)
+                            .where(func.lower(User.username) == name)).first() if name else None
+        if row is None:
+            check_password_hash(_dummy_hash(), pw)  # the same work as for a real user
+        else:
+            ok = bool(pw) and check_password_hash(row[0].password_hash, pw)
+    finally:
+        throttle.finish(engine, keys, ok, now)
+    if not ok:
         raise WRONG("password")
-    locked = _utc(user.locked_until)
-    if locked is not None and locked > now:
-        raise _locked(locked, now)
-    ok = bool(pw) and check_password_hash(user.password_hash, pw)
+    assert row is not None
+    return _account(row[0], row[1])
+
+
+def end_sessions(engine: Engine, user_id: int) -> None:
+    """End every session of a user (logout does it, on every device)."""
     with write_session(engine) as s:
-        row = s.scalars(select(User).where(User.id == user.id).with_for_update()).one()
-        if ok:
-            row.failed_logins, row.locked_until = 0, None
-            party = s.get(Party, row.party_id) if row.party_id else None
-            return _account(row, party)
-        row.failed_logins = (row.failed_logins or 0) + 1
-        lock_now = row.failed_logins >= MAX_FAILURES
-        if lock_now:
-            row.failed_logins, row.locked_until = 0, now + timedelta(minutes=LOCK_MINUTES)
-    if lock_now:
-        raise LOCKED_NOW("password", n=MAX_FAILURES, minutes=LOCK_MINUTES, until=now + timedelta(minutes=LOCK_MINUTES))
-    raise WRONG("password")
-
-
-def _locked(until: datetime, now: datetime) -> DomainError:
-    minutes = max(1, -(-int((until - now).total_seconds()) // 60))
-    return LOCKED("password", minutes=minutes, until=until)
+        s.execute(update(User).where(User.id == user_id).values(session_version=User.session_version + 1))
 
 
 def change_password(engine: Engine, user_id: int, *, current: object, new: object, confirm: object,
-                    now: datetime | None = None) -> Account:
-    """Change one's own password after proving the current one (a wrong one counts as a failure)."""
+                    client: str = "unknown", now: datetime | None = None) -> Account:
+    """Change one's own password after proving the current one (a wrong one counts as a failed
+    login); every session of the user ends, the caller re-issues its own."""
     account = load(engine, user_id)
     if account is None:
         raise NO_SUCH_USER(None, name=str(user_id))
@@ -225,7 +238,7 @@ def change_password(engine: Engine, user_id: int, *, current: object, new: objec
         raise CONFIRM("confirm")
     pw = check_password(new, account.username, field="new")
     try:
-        authenticate(engine, account.username, current, now)
+        authenticate(engine, account.username, current, client=client, now=now)
     except LoginFailed:
         raise CURRENT_WRONG("current") from None
     if pw == current:
@@ -234,9 +247,9 @@ def change_password(engine: Engine, user_id: int, *, current: object, new: objec
 
 
 def reset_password(engine: Engine, actor: Actor, *, username: object, new: object) -> Account:
-    """An administrator sets a user's password and lifts any lock; a login of the market
-    supervision bureau only the bureau resets (or the operator's console), so that nobody who
-    runs the system can make himself a regulator."""
+    """An administrator sets a user's password (ending the user's sessions) and forgets the
+    account's failed logins; a login of the market supervision bureau only the bureau resets (or
+    the operator's console), so that nobody who runs the system can make himself a regulator."""
     name = normalize_username(username)
     with read_session(engine) as s:
         row = s.execute(select(User.id, Party.kind, Party.id).outerjoin(Party, Party.id == User.party_id)
@@ -251,14 +264,16 @@ def reset_password(engine: Engine, actor: Actor, *, username: object, new: objec
         _require_admin(actor)
     if row is None:
         raise NO_SUCH_USER("username", name=name[:60])
-    return _store_password(engine, row[0], check_password(new, name, field="new"))
+    account = _store_password(engine, row[0], check_password(new, name, field="new"))
+    throttle.clear_account(engine, account.username)
+    return account
 
 
 def _store_password(engine: Engine, user_id: int, pw: str) -> Account:
     digest = generate_password_hash(pw)
     with write_session(engine) as s:
         user = s.get_one(User, user_id)
-        user.password_hash, user.failed_logins, user.locked_until = digest, 0, None
+        user.password_hash, user.session_version = digest, int(user.session_version or 0) + 1
         party = s.get(Party, user.party_id) if user.party_id else None
         return _account(user, party)
 
@@ -272,7 +287,7 @@ class UserRow:
     party_id: int | None
     party_name: str | None
     role: str
-    locked: bool
+    slowed: bool  # failed logins from many places make its logins wait right now
 
 
 def list_users(engine: Engine, actor: Actor, now: datetime | None = None) -> list[UserRow]:
@@ -281,10 +296,13 @@ def list_users(engine: Engine, actor: Actor, now: datetime | None = None) -> lis
     now = now or datetime.now(UTC)
     with read_session(engine) as s:
         rows = s.execute(select(User, Party).outerjoin(Party, Party.id == User.party_id).order_by(User.username)).all()
-        return [UserRow(u.id, u.username, u.party_id, p.name if p else None,
-                        p.kind if p else ("admin" if u.is_admin else "none"),
-                        bool(_utc(u.locked_until) and _utc(u.locked_until) > now))  # type: ignore[operator]
-                for u, p in rows]
+        waits = dict(s.execute(select(LoginThrottle.key, LoginThrottle.next_at).where(LoginThrottle.key.like("acct:%"))).all())
+        out = []
+        for u, p in rows:
+            until = _utc(waits.get(throttle.keys(u.username, "")[0]))
+            out.append(UserRow(u.id, u.username, u.party_id, p.name if p else None,
+                               p.kind if p else ("admin" if u.is_admin else "none"), bool(until and until > now)))
+        return out
 
 
 ROLES = [k.value for k in PartyKind] + ["admin"]

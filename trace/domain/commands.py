@@ -6,16 +6,24 @@ state and the acting party, appends it to the log, APPLIES exactly what the log 
 tables, stores what must stay out of the log (serials, salts, contact details), signs a checkpoint
 and commits. A refusal raises a DomainError and writes nothing.
 
+A command may carry a one-time token (`once`: the hidden token of the portal form it came from),
+its idempotency key: under the same lock the token is looked up, and a second command with the
+token records nothing and answers with the first one's result (a clerk who presses submit twice
+records one event). Tokens are kept out of the log, in form_submissions, for a week.
+
 The methods below `run` (register_harvest, ship, ...) are the same commands with Python arguments,
 for the demo, the benchmarks and the tests."""
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -29,11 +37,23 @@ from trace.domain.messages import N_
 from trace.domain.rules import COMMANDS, Command
 from trace.domain.rules.context import Context
 from trace.domain.state import DbState
+from trace.domain.tables.operations import FormSubmission
 from trace.ledger.store import Head, Ledger, Staged
 
 UNKNOWN_COMMAND = Code("command.unknown", InvalidInput, N_("There is no command %(name)s."))
+ONCE_FORMAT = Code("form.once_format", InvalidInput,
+                   N_("The form's one-time token is damaged: reload the page and fill the form in again."))
+ONCE_OTHER = Code("form.once_other", InvalidInput,
+                  N_("This form was already used for something else: reload the page and fill it in again."))
+ONCE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+ONCE_DAYS = 7  # how long a form's token is remembered
 
-__all__ = ["Trace", "Tx", "Result", "NewBatch", "NewPackage", "SYSTEM", "Actor", "COMMANDS"]
+
+def new_once() -> str:
+    """A fresh one-time token for a form."""
+    return secrets.token_urlsafe(18)
+
+__all__ = ["Trace", "Tx", "Result", "NewBatch", "NewPackage", "SYSTEM", "Actor", "COMMANDS", "new_once"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +64,7 @@ class Result:
     entry: int
     event: Event
     private: dict[str, Any] = field(default_factory=dict)
+    repeated: bool = False  # a second submit of the same form: nothing new was recorded
 
     def as_json(self) -> dict[str, Any]:
         """For machines (`flask --app trace do`): the entry, the event as logged, and the serials
@@ -90,13 +111,19 @@ class Tx:
 
     def context_of(self, actor: Actor) -> Context:
         """The rules' view of an actor in this transaction."""
-        return Context(actor.party_id, actor.pseudonym, actor.is_admin, self.now, self.recorded_at)
+        return Context(actor.party_id, actor.pseudonym, actor.is_admin, self.now, self.recorded_at,
+                       version=events.CURRENT_VERSION)
 
     def run(self, command: Command, inp: inputs.Input, prepared: dict[str, Any] | None = None,
-            actor: Actor | None = None) -> Result:
-        """Build, check, append, apply, store: one event (by the transaction's actor, or `actor`)."""
+            actor: Actor | None = None, once: str | None = None) -> Result:
+        """Build, check, append, apply, store: one event (by the transaction's actor, or `actor`).
+        With a one-time token seen before, nothing: the first result again."""
         if actor is not None:
             self.context = self.context_of(actor)
+        if once is not None:
+            first = self._first(command, once)
+            if first is not None:
+                return first
         built = command.build(self.state, inp, self.context)
         entry = self.record(built.event)
         private = {**(prepared or {}), **built.private}
@@ -104,7 +131,30 @@ class Tx:
             command.store(self.session.connection(), entry, private)
         result = Result(entry.index, entry.event, private)
         self.results.append(result)
+        if once is not None:
+            self.session.execute(insert(FormSubmission), {"token": once, "actor": self._who(), "command": command.name,
+                                                          "entry": entry.index, "created_at": self.now})
+            if secrets.randbelow(200) == 0:  # now and then, forget tokens of forms long sent
+                self.session.execute(delete(FormSubmission).where(
+                    FormSubmission.created_at < self.now - timedelta(days=ONCE_DAYS)))
         return result
+
+    def _who(self) -> str:
+        c = self.context
+        return f"user:{c.user}" if c.user is not None else f"party:{c.party_id}" if c.party_id is not None else "console"
+
+    def _first(self, command: Command, once: str) -> Result | None:
+        """The result of the command that used this token first, if one did."""
+        if not ONCE_RE.fullmatch(once):
+            raise ONCE_FORMAT("once")
+        row = self.session.execute(select(FormSubmission.actor, FormSubmission.command, FormSubmission.entry)
+                                   .where(FormSubmission.token == once)).one_or_none()
+        if row is None:
+            return None
+        if row.actor != self._who() or row.command != command.name:
+            raise ONCE_OTHER("once")
+        entry = events.decode(Ledger.entry(self.session, row.entry))
+        return Result(entry.index, entry.event, {}, repeated=True)
 
     @property
     def head(self) -> Head:
@@ -146,11 +196,13 @@ class Trace:
         inp = inputs.parse(cmd.input, data, unit=unit, names=names)
         return cmd, inp, cmd.prepare(inp) if cmd.prepare is not None else {}
 
-    def run(self, name: str, actor: Actor, data: Mapping[str, Any], *, unit: str = inputs.G, names: Any = None) -> Result:
-        """Run one command as `actor` from its input data (see inputs.parse for unit and names)."""
+    def run(self, name: str, actor: Actor, data: Mapping[str, Any], *, unit: str = inputs.G, names: Any = None,
+            once: str | None = None) -> Result:
+        """Run one command as `actor` from its input data (see inputs.parse for unit and names);
+        `once`: the one-time token of the form it came from (see the module's docstring)."""
         cmd, inp, prepared = self.parse(name, data, unit=unit, names=names)
         with self.transaction(actor) as tx:
-            return tx.run(cmd, inp, prepared)
+            return tx.run(cmd, inp, prepared, once=once)
 
     @contextmanager
     def transaction(self, actor: Actor) -> Iterator[Tx]:
@@ -261,15 +313,21 @@ class Trace:
         return self.run("ship", actor, {"batch": batch_id, "to_party": to_party, "vehicle": vehicle,
                                         "occurred_at": occurred_at}).entry
 
-    def receive(self, actor: Actor, batch_id: object, occurred_at: datetime | str | None = None) -> int:
-        """Accept a batch shipped to the actor's party; custody passes to it."""
-        return self.run("receive", actor, {"batch": batch_id, "occurred_at": occurred_at}).entry
+    def receive(self, actor: Actor, batch_id: object, occurred_at: datetime | str | None = None, *,
+                package_ids: Sequence[object] | None = None) -> int:
+        """Accept a batch shipped to the actor's party; custody passes to it. Its packages are
+        counted as all arrived unless `package_ids` names them (the portal scans each one)."""
+        data = {"batch": batch_id, "occurred_at": occurred_at}
+        data.update({"all_packages": True} if package_ids is None else {"packages": list(package_ids)})
+        return self.run("receive", actor, data).entry
 
     def sell(self, actor: Actor, batch_id: object, *, package_ids: Sequence[object] | None = None, loose_g: object = 0,
              occurred_at: datetime | str | None = None) -> int:
-        """Sell packages of a batch (all unsold ones when none are named) and/or loose grams."""
-        return self.run("sell", actor, {"batch": batch_id, "packages": None if package_ids is None else list(package_ids),
-                                        "loose_g": loose_g, "occurred_at": occurred_at}).entry
+        """Sell packages of a batch (all unsold ones when none are named and nothing is sold
+        loose) and/or loose grams."""
+        data = {"batch": batch_id, "loose_g": loose_g, "occurred_at": occurred_at}
+        data.update({"all_unsold": not loose_g} if package_ids is None else {"packages": list(package_ids)})
+        return self.run("sell", actor, data).entry
 
     def recall(self, actor: Actor, batch_id: object, *, reason: str, level: int = 3,
                occurred_at: datetime | str | None = None) -> list[int]:

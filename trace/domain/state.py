@@ -455,7 +455,7 @@ class DbState(State):
                 done = self.conn.execute(update(table).where(table.c.pseudonym == r["pseudonym"], table.c.created_entry.is_(None))
                                          .values(party_id=r["party_id"], is_admin=r["is_admin"], created_entry=r["created_entry"]))
                 if not done.rowcount:
-                    fresh.append({**r, "username": r["pseudonym"], "password_hash": "!", "failed_logins": 0})
+                    fresh.append({**r, "username": r["pseudonym"], "password_hash": "!", "session_version": 0})
             rows = fresh
         if rows:
             self.conn.execute(insert(table), rows)

@@ -8,6 +8,9 @@ Routes (all public, no login), registered on the `public` blueprint by `register
   in GS1's shape; other GS1 link types (``?linkType=gs1:certificationInfo`` ...) redirect.
 * ``/01/{gtin}/10/{lot}`` and ``/lot/{lot}``: a lot.
 * ``/p/{serial}/proof`` and ``/lot/{lot}/proof``: the "verify it yourself" JSON bundle.
+* ``/``: the start page (scan or type a code, the GI products, the red and black lists, the
+  signed checkpoint, the way into the portal); ``/log/entries/{i}/view``: one entry in words with
+  its inclusion proof.
 * ``/verify`` (type a code from a label), ``/report`` (report a suspect package), ``/healthz``.
 
 Views parse the request, call trace.domain.queries.public and render; the domain knows no HTTP.
@@ -34,9 +37,11 @@ from markupsafe import Markup, escape
 
 from trace import services
 from trace.clock import CHINA
+from trace.db import read_session
 from trace.domain import identifiers, scans
 from trace.domain.errors import DomainError
 from trace.domain.messages import N_, render
+from trace.domain.queries import home as home_facts
 from trace.domain.queries import public as consumer
 from trace.domain.queries.public import LRU, CheckpointError, ConsumerView, LotRef, PackageRef
 from trace.web.public_limits import (
@@ -121,7 +126,8 @@ def _mark(now: datetime) -> str:
 
 
 def _client() -> str:
-    return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), int(_conf("TRACE_PROXY_HOPS")))
+    # Behind TRACE_PROXY_HOPS proxies, ProxyFix (trace.web.security) has put the client's address here.
+    return client_address(request.remote_addr, None, 0)
 
 
 def _base() -> str:
@@ -494,6 +500,34 @@ def register(bp: Blueprint) -> None:
         with services.get().engine.connect() as s:
             ref = consumer.find_lot(s, code)
         return _proof(ref, code, code)
+
+    @bp.get("/")
+    def home() -> Response:
+        """The start page, Chinese first: check a code, the GI products, the credit lists, the log."""
+        v = view()
+        with read_session(services.get().engine) as s:
+            facts = home_facts.home(v, s)
+        size = facts["checkpoint"]["size"] if facts["checkpoint"] else None
+        html = _render_cached("public/home.html", ("home", size), home=facts, report_url=_conf("TRACE_REPORT_URL"),
+                              report_phone=_conf("TRACE_REPORT_PHONE"))
+        return _page(html)
+
+    @bp.get("/log/entries/<index>/view")
+    def entry_view(index: str) -> Response:
+        """One log entry in words, with its inclusion proof checked against the signed checkpoint."""
+        if not (index.isascii() and index.isdigit()) or len(index) > 18:
+            return _error("invalid", 400, "html", _("An entry number is a whole number, such as 29."), index)
+        try:
+            with read_session(services.get().engine) as s:
+                facts = home_facts.entry_view(view(), s, int(index))
+        except home_facts.EntryNotFound:
+            return _page(render_template("public/unknown_entry.html", index=int(index)), 404)
+        html = _render_cached("public/entry.html", ("entry", facts["index"], facts["size"]), e=facts,
+                              report_url=_conf("TRACE_REPORT_URL"), report_phone=_conf("TRACE_REPORT_PHONE"))
+        resp = _page(html)
+        resp.headers["Cache-Control"] = "public, max-age=60"
+        resp.vary.add("Cookie")
+        return resp
 
     @bp.get("/verify")
     def lookup() -> Response:

@@ -2,13 +2,13 @@
 
 An entry is canonical JSON (see trace.ledger.store.canonical) of::
 
-    {"event": {...}, "index": n, "party": id|null, "prev": b64, "recorded_at": t, "user": ..., "v": 2}
+    {"event": {...}, "index": n, "party": id|null, "prev": b64, "recorded_at": t, "user": ..., "v": 3}
 
 `index`, `prev` and `recorded_at` are the log's; `event`, `party` (the acting party), `user` (who
 acted) and `v` (the encoding version) are the domain's. Version 1 entries (the first encoding)
 have no `v`, carry the acting user's numeric id, plots' coordinates and vehicles' plates; from
-version 2 the user is a pseudonym and coordinates and plates are salted commitments. Both
-decode into the same classes (see events.base: Since/Until), so every reader reads one type per
+version 2 the user is a pseudonym and coordinates and plates are salted commitments; version 3
+adds fields such as the packages counted on receipt. All decode into the same classes (see events.base: Since/Until), so every reader reads one type per
 event, whatever the version of the entry it came from.
 
 `decode` refuses anything the domain would not have written: unknown types or keys, loose types,

@@ -151,10 +151,12 @@ class Ship(Event):
 
 
 class Receive(Event):
-    """The party a batch was shipped to takes custody of it."""
+    """The party a batch was shipped to takes custody of it. From version 3 it lists the packages
+    the receiver scanned on arrival: every unsold package of the batch (none for loose fruit)."""
 
     type: Literal["receive"] = "receive"
     batch: Id
+    packages: Annotated[list[Id] | None, Since(3), Field(max_length=limits.MAX_RECEIVE)] = None
     occurred_at: LogTime
 
 

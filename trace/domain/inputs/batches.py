@@ -20,6 +20,7 @@ from trace.domain.inputs.base import (
     Temperature,
     Text,
     When,
+    YesNo,
     _fail,
     _mass,
     fold,
@@ -137,10 +138,29 @@ class ShipInput(Input):
     occurred_at: When = None
 
 
+def _codes(value: Any) -> list[str] | None:
+    """Scanned or typed package codes: a textarea's lines, or a list."""
+    if value is None:
+        return None
+    items = value.splitlines() if isinstance(value, str) else [str(v) for v in value]
+    return [i.strip() for i in items if i.strip()]
+
+
+Codes = Annotated[Annotated[list[Text(300, title=N_("Package codes"))], Field(max_length=limits.MAX_CODES)] | None,
+                  Field(title=N_("Package codes"), description="one package code per line, as scanned or typed"),
+                  BeforeValidator(_codes)]
+
+
 class ReceiveInput(Input):
-    """Take custody of a batch shipped to the actor's party."""
+    """Take custody of a batch shipped to the actor's party, counting its packages: by scanning
+    every unsold package that arrived (`codes`), by their ids (`packages`), or, for imports and
+    machines, `all_packages`. A batch of loose fruit needs none of these."""
 
     batch: Id(title=N_("Batch"))
+    codes: Codes = None
+    packages: Annotated[Annotated[list[Id(title=N_("Packages"))], Field(max_length=limits.MAX_RECEIVE)] | None,
+                        Field(title=N_("Packages")), BeforeValidator(lambda v: _ids(v))] = None
+    all_packages: Annotated[YesNo, Field(title=N_("Every package arrived"))] = False
     occurred_at: When = None
 
 
@@ -153,15 +173,18 @@ def _ids(value: Any) -> list[Any] | None:
 
 
 class SellInput(Input):
-    """Sell packages of a batch (by id, or the first `count` unsold ones; neither and no loose
-    quantity: every unsold one) and/or a loose quantity."""
+    """Sell packages of a batch, each named by its scanned code (`codes`) or by its id
+    (`packages`), and/or a loose quantity; `all_unsold` sells every unsold package (imports and
+    machines; the portal always names the packages a shopper takes)."""
 
     batch: Id(title=N_("Batch"))
+    codes: Codes = None
     packages: Annotated[Annotated[list[Id(title=N_("Packages"))], Field(max_length=limits.MAX_SELL)] | None,
                         Field(title=N_("Packages")), BeforeValidator(_ids)] = None
-    count: Annotated[Count(1, limits.MAX_SELL, title=N_("Packages sold")) | None,
-                     BeforeValidator(lambda v: None if v in (None, "") else v)] = None
-    loose_g: Mass(title=N_("Loose quantity sold"), positive=False) = 0
+    all_unsold: Annotated[YesNo, Field(title=N_("Every unsold package"))] = False
+    # A form's empty "loose" field sells nothing loose.
+    loose_g: Annotated[Mass(title=N_("Loose quantity sold"), positive=False),
+                       BeforeValidator(lambda v: 0 if isinstance(v, str) and not v.strip() else v)] = 0
     occurred_at: When = None
 
 

@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session, aliased
 from trace.db import read_session
 from trace.domain.actors import Actor
 from trace.domain.errors import Code, Forbidden, InvalidInput, NotFound
-from trace.domain.events import Event, Recall
+from trace.domain.events import Event, ProductDefine, Recall
 from trace.domain.identifiers import LOT_RE, SERIAL_CHARS, SERIAL_LEN, serial_hash
 from trace.domain.limits import MAX_ID
 from trace.domain.messages import N_
 from trace.domain.queries.entries import entries, read_context
-from trace.domain.queries.labels import printable
+from trace.domain.queries.labels import certificate_info, printable
 from trace.domain.rules import offers
 from trace.domain.rules.corrections import allowed_fields
 from trace.domain.state import DbState
@@ -38,7 +38,9 @@ from trace.domain.tables.batches import (
     ShipmentVehicle,
 )
 from trace.domain.tables.catalogue import Product
+from trace.domain.tables.operations import ProductHistory
 from trace.domain.tables.parties import Party, PartyKind, Plot
+from trace.labels import CertificateInfo
 from trace.ledger.store import Ledger
 
 RECENT = 15
@@ -54,6 +56,9 @@ NOT_PACKER = Code("labels.not_packer", Forbidden, N_("Only the party that packed
 SEARCH_EMPTY = Code("search.empty", InvalidInput, N_("Enter a lot code or a package code."))
 SEARCH_LONG = Code("search.too_long", InvalidInput, N_("That is too long to be a lot code or package code."))
 REGISTER_HIDDEN = Code("parties.hidden", Forbidden, N_("Only regulators and administrators see the register of parties."))
+NOT_ISSUER = Code("certificate.not_issuer", Forbidden,
+                  N_("The certificate of conformity of lot %(lot)s is issued by the party that packed it (or holds it)."))
+NO_PRODUCT = Code("products.not_found", NotFound, N_("There is no product %(id)s."))
 
 
 @dataclass(frozen=True)
@@ -223,6 +228,7 @@ class BatchPage:
     party_names: dict[int, str]
     recall: RecallRow | None
     vehicles: dict[int, str] = field(default_factory=dict)  # plates of shipments, by entry
+    certificate: bool = False  # the viewer issues the lot's certificate of conformity
 
 
 @dataclass(frozen=True)
@@ -469,8 +475,10 @@ def batch_page(engine: Engine, actor: Actor, batch_id: object) -> BatchPage:
         ships = [e.entry for e in history if e.kind in ("ship", "correct")]
         vehicles = dict(s.execute(select(ShipmentVehicle.entry, ShipmentVehicle.plate)
                                   .where(ShipmentVehicle.entry.in_(ships))).all()) if ships else {}
+        issuer = next((e.party_id for e in reversed(history) if e.kind == "pack"), batch.custodian_id)
+        certifies = (party is not None and issuer == party.id and not batch.recalled and batch.inspection != "failed")
         return BatchPage(row, origin, history, parents, children, packs, actions, targets, candidates,
-                         correctable, names, recall, vehicles)
+                         correctable, names, recall, vehicles, certifies)
 
 
 def _links(s: Session, actor: Actor, stmt: Select[Any], *, parent: bool) -> list[LinkRow]:
@@ -516,6 +524,60 @@ def label_data(engine: Engine, actor: Actor, batch_id: object, *, pack_entry: ob
         product = s.get_one(Product, batch.product_id)
         return [LabelData(pkg.id, serial, pkg.net_g, pkg.packed_at, batch.lot_code, product.name_zh, product.name_en,
                           product.gtin, packer.name, packer.uscc, bool(packer.gi_logo)) for pkg, serial in found]
+
+
+def certificate(engine: Engine, actor: Actor, batch_id: object, base_url: str) -> CertificateInfo:
+    """The lot's 承诺达标合格证, for the party that issues it: the one that packed the lot last,
+    else the one holding it (as `flask labels` makes it)."""
+    with read_session(engine) as s:
+        batch = _get_viewable(s, actor, batch_id)
+        packer = s.scalar(select(BatchEvent.party_id).where(BatchEvent.batch_id == batch.id, BatchEvent.kind == "pack")
+                          .order_by(BatchEvent.entry.desc()).limit(1))
+        issuer = packer if packer is not None else batch.custodian_id
+        if actor.party_id is None or actor.party_id != issuer:
+            raise NOT_ISSUER("batch", lot=batch.lot_code)
+        return certificate_info(s, base_url, batch.lot_code)
+
+
+@dataclass(frozen=True)
+class ProductVersion:
+    """One definition of a product in the log: when, by whom, and what it changed."""
+
+    entry: int
+    recorded_at: str
+    party_name: str | None
+    changed: tuple[str, ...]  # the fields that differ from the version before (all, for the first)
+    spec: dict[str, Any]
+
+
+def product_history(engine: Engine, product_id: str) -> list[ProductVersion]:
+    """Every definition of a product, newest first, read from the log's entries (the index only
+    says where to look: an entry that is not this product's definition is left out)."""
+    with read_session(engine) as s:
+        indexes = list(s.scalars(select(ProductHistory.entry).where(ProductHistory.product_id == product_id)
+                                 .order_by(ProductHistory.entry)))
+        found = entries(s, indexes)
+        names = dict(s.execute(select(Party.id, Party.name)).all()) if found else {}
+    out: list[ProductVersion] = []
+    before: dict[str, Any] | None = None
+    for index in indexes:
+        entry = found.get(index)
+        if entry is None or not isinstance(entry.event, ProductDefine) or entry.event.product.id != product_id:
+            continue
+        spec = entry.event.product.model_dump()
+        spec["area"] = sorted((a["township"], a["village"]) for a in spec["area"])
+        changed = tuple(k for k in spec if before is None or spec[k] != before.get(k))
+        out.append(ProductVersion(index, entry.recorded_at, names.get(entry.party) if entry.party else None, changed, spec))
+        before = spec
+    return out[::-1]
+
+
+def product_detail(engine: Engine, product_id: str) -> ProductDetail:
+    """One product as the catalogue holds it now (the edit form starts from it)."""
+    for p in product_details(engine):
+        if p.id == product_id:
+            return p
+    raise NO_PRODUCT("id", id=str(product_id)[:40])
 
 
 _CROCKFORD = str.maketrans({"I": "1", "L": "1", "O": "0"})

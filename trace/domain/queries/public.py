@@ -18,8 +18,9 @@ import base64
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
@@ -174,6 +175,14 @@ class ConsumerView:
         self._counter = counter
         self._refs = LRU(cache_size * 8)
 
+    def cached(self, key: Any) -> Any:
+        """A value this view remembered under `key` (other public queries share its cache)."""
+        return self._facts.get(key)
+
+    def remember(self, key: Any, value: Any) -> None:
+        """Remember a value under `key`; keys should end with the checkpoint size they hold for."""
+        self._facts.put(key, value)
+
     def count_scan(self, package_id: int, *, mark: str, now: datetime) -> dict[str, Any]:
         """Count one scan (see scans.ScanCounter)."""
         return self._counter.count(package_id, mark=mark, now=now)
@@ -265,7 +274,7 @@ class ConsumerView:
         checked offline with any RFC 9162 / C2SP signed-note implementation."""
         facts = self.package_facts(ref) if isinstance(ref, PackageRef) else self.lot_facts(ref)
         cp = facts["checkpoint"]
-        indexes = sorted({step["entry"] for step in facts["journey"]})
+        indexes = facts["entries"]  # the journey's entries and every one the verdict rests on
         with read_session(self.engine) as s:
             bodies = raw_entries(s, indexes)
             proofs = self.proofs(s, indexes, cp["size"])
@@ -302,6 +311,15 @@ class ConsumerView:
     def _build(self, s: Session, batch_id: int, size: int | None, package_id: int | None) -> Facts:
         if size is None:
             raise CheckpointError("the log has no signed checkpoint yet")
+        story = self._story(s, batch_id, size, package_id)
+        facts: Facts = {"kind": "package" if story.package is not None else "lot"}
+        for part in PARTS:
+            facts.update(part(story))
+        return facts
+
+    def _story(self, s: Session, batch_id: int, size: int, package_id: int | None) -> Story:
+        """The entries of a lot's story, read from the log, decoded and proven against the signed
+        checkpoint of `size`; the state tables only say where to look."""
         cp = self.checkpoint(s, size)
         root = base64.b64decode(cp["root"])
         batch = s.get_one(Batch, batch_id)
@@ -312,10 +330,11 @@ class ConsumerView:
         raw = raw_entries(s, {r.entry for r in rows})  # exact bytes, for the leaf hashes
         decoded = {i: ev_types.decode(b) for i, b in raw.items()}
         chosen = _choose(rows, decoded, cutoffs, batch_id, package)
-        steps = [_step_base(decoded[i], occurred) for i, occurred in sorted(chosen.items(), key=lambda kv: (kv[1], kv[0]))]
-        # Names of everything the steps mention, in three queries.
-        party_ids, plot_ids, batch_ids = set(), set(), {batch_id}
-        for i in chosen:
+        shown = set(chosen) | {r.entry for r in rows if r.kind in ("inspect", "recall")} | {
+            r.entry for r in rows if r.kind in ("harvest", "split", "merge", "process")}
+        # Names of everything the entries mention, in three queries.
+        party_ids, plot_ids, batch_ids = set(), set(), set(cutoffs)
+        for i in shown:
             entry = decoded[i]
             if entry.party is not None:
                 party_ids.add(entry.party)
@@ -328,69 +347,20 @@ class ConsumerView:
         plots = {p.id: p for p in s.scalars(select(Plot).where(Plot.id.in_(plot_ids)))} if plot_ids else {}
         lots = dict(s.execute(select(Batch.id, Batch.lot_code).where(Batch.id.in_(batch_ids))).all())
         try:
-            proofs = self.proofs(s, chosen, size)
+            proofs = self.proofs(s, shown, size)
         except (LedgerError, KeyError, merkle.ProofError):
             proofs = {}  # stored nodes missing: nothing can be proven, and the page says so
-        corrections: dict[int, list[tuple[int, ev_types.Correct]]] = {}
-        for step in steps:
-            i = step["entry"]
-            entry = decoded[i]
-            step["party"] = _party(parties.get(entry.party)) if entry.party is not None else None
-            step["details"] = _details(entry.event, parties, plots, lots)
-            step["place"] = _place(entry.event, step["party"], plots)
-            step["lot"] = lots.get(_subject_batch(entry.event), batch.lot_code)
+        proven = {}
+        for i in shown:
             try:
                 merkle.verify_inclusion(merkle.leaf_hash(raw[i]), i, size, proofs[i], root)
-                step["included"] = True
+                proven[i] = True
             except (merkle.ProofError, KeyError):
-                step["included"] = False
-            if isinstance(entry.event, ev_types.Correct):
-                corrections.setdefault(entry.event.target, []).append((i, entry.event))
-        for step in steps:
-            fixes = corrections.get(step["entry"], [])
-            step["corrected_by"] = [i for i, _ in fixes]
-            for _, fix in fixes:  # later corrections win; the original entry stays as it was in the log
-                for k, v in fix.changes.items():
-                    if k in step["details"] and k not in PRIVATE_CHANGES:
-                        step["details"][k] = v
-        product = batch.product
-        facts: Facts = {
-            "kind": "package" if package is not None else "lot",
-            "status": self._status(s, batch, decoded),
-            "product": {"id": product.id, "name_zh": product.name_zh, "name_en": product.name_en,
-                        "gi_ref": product.gi_ref, "gtin": product.gtin, "gi": True},
-            "lot": {"code": batch.lot_code, "form": batch.form, "grade": batch.grade, "season": batch.season,
-                    "inspection": batch.inspection, "recalled": batch.recalled,
-                    "custodian": _party(batch.custodian)},
-            "origins": [_origin(step) for step in steps if step["type"] == "harvest"],
-            "inspections": [{"entry": st["entry"], "at": st["at"], "party": st["party"], **st["details"]}
-                            for st in steps if st["type"] == "inspect"],
-            "journey": steps,
-            "checkpoint": {k: cp[k] for k in ("size", "root", "origin", "note", "verified", "signed_at")},
-            "all_included": all(st["included"] for st in steps),
-            # Witnesses whose cosigned checkpoints cover every step, and since when.
-            "witnesses": cosignatures_for(s, max((st["entry"] for st in steps), default=-1) + 1),
-        }
-        if package is not None:
-            facts["package"] = {"id": package.id, "net_g": package.net_g, "packed_at": package.packed_at,
-                                "status": package.status, "sold_at": package.sold_at, "pack_entry": package.pack_entry,
-                                "serial_sha256": package.serial_hash}
-        return facts
-
-    @staticmethod
-    def _status(s: Session, batch: Batch, decoded: dict[int, Entry]) -> dict[str, Any]:
-        if batch.recalled and batch.recall_entry is not None:
-            entry = decoded.get(batch.recall_entry)
-            if entry is None:
-                found = raw_entries(s, {batch.recall_entry})
-                entry = ev_types.decode(found[batch.recall_entry]) if found else None
-            recall = entry.event if entry is not None and isinstance(entry.event, ev_types.Recall) else None
-            return {"code": "recalled", "reason": recall.reason if recall else "",
-                    "at": recall.occurred_at if recall else None, "entry": batch.recall_entry,
-                    "level": recall.level if recall else None}
-        if batch.inspection == "failed":
-            return {"code": "failed_inspection"}
-        return {"code": "genuine"}
+                proven[i] = False
+        story = Story(s, batch, package, size, cp, cutoffs, rows, decoded, proven, chosen, parties, plots, lots, shown)
+        story.steps = [_step(story, i, occurred) for i, occurred in sorted(chosen.items(), key=lambda kv: (kv[1], kv[0]))]
+        _apply_corrections(story.steps)
+        return story
 
 
 HOW_TO_VERIFY = [
@@ -404,6 +374,327 @@ HOW_TO_VERIFY = [
     "Ask the log for a consistency proof from this checkpoint to a later one to see that nothing "
     "before it was rewritten.",
 ]
+
+
+# -- the parts of a page's facts ------------------------------------------------------------------
+#
+# A page's facts are assembled from parts, each a function of the Story (the lot's entries, read
+# from the log and proven) returning some keys of the facts. Another section of the page is
+# another part: write `def _part_x(story) -> dict` and add it to PARTS (or call add_part).
+
+
+@dataclass
+class Story:
+    """What the parts of the facts are built from: a lot's entries (and its sources' up to the
+    entry that made it from them), decoded from the log's bytes and proven against the checkpoint."""
+
+    session: Session
+    batch: Batch
+    package: Package | None
+    size: int
+    checkpoint: dict[str, Any]
+    cutoffs: dict[int, int | None]  # the lot and its sources -> last entry of theirs in its story
+    rows: list[Any]  # batch_events rows of the lot and its sources (where to look, not what is true)
+    decoded: dict[int, Entry]
+    proven: dict[int, bool]  # entry -> its inclusion proof checked against the signed checkpoint
+    chosen: dict[int, str]  # the journey's entries -> their (possibly corrected) times
+    parties: dict[int, Party]
+    plots: dict[int, Plot]
+    lots: dict[int, str]
+    shown: set[int] = field(default_factory=set)  # every entry the page shows or rests on
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    verdict: dict[str, Any] | None = None  # worked out once (see _verdict)
+
+    def rows_of(self, batch_id: int, kind: str | None = None) -> list[Any]:
+        """One batch's rows (of one kind), in log order."""
+        return sorted((r for r in self.rows if r.batch_id == batch_id and (kind is None or r.kind == kind)),
+                      key=lambda r: r.entry)
+
+    def party(self, entry: int) -> dict[str, Any] | None:
+        """The public face of the party that recorded an entry."""
+        pid = self.decoded[entry].party
+        return _party(self.parties.get(pid)) if pid is not None else None
+
+
+Part = Callable[[Story], Facts]
+
+
+def _part_product(story: Story) -> Facts:
+    product, batch = story.batch.product, story.batch
+    return {"product": {"id": product.id, "name_zh": product.name_zh, "name_en": product.name_en,
+                        "gi_ref": product.gi_ref, "gtin": product.gtin, "gi": True},
+            "lot": {"code": batch.lot_code, "form": batch.form, "grade": batch.grade, "season": batch.season,
+                    "inspection": batch.inspection, "recalled": batch.recalled, "custodian": _party(batch.custodian)}}
+
+
+def _part_package(story: Story) -> Facts:
+    package = story.package
+    if package is None:
+        return {}
+    sale = _own_sale(story)
+    return {"package": {"id": package.id, "net_g": package.net_g, "packed_at": package.packed_at,
+                        "status": package.status, "sold_at": package.sold_at, "pack_entry": package.pack_entry,
+                        "sold_entry": sale, "serial_sha256": package.serial_hash}}
+
+
+def _part_origins(story: Story) -> Facts:
+    """Each source's origin once: harvests grouped by plot, each with its lots and the share of
+    this lot that came from them (a merged lot tells its sources apart)."""
+    shares = _shares(story, story.batch.id)
+    groups: dict[Any, dict[str, Any]] = {}
+    for step in story.steps:
+        if step["type"] != "harvest":
+            continue
+        ev = story.decoded[step["entry"]].event
+        assert isinstance(ev, ev_types.Harvest)
+        key = ev.plot
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {"entry": step["entry"], "harvested_at": step["at"], "lot": step["lot"],
+                                   "grower": step["party"], "plot": step["details"]["plot"],
+                                   "quantity_g": step["details"]["quantity_g"], "harvests": [], "share_permille": 0}
+        group["harvests"].append({"entry": step["entry"], "lot": step["lot"], "at": step["at"],
+                                  "quantity_g": step["details"]["quantity_g"], "proven": step["included"]})
+        group["share_permille"] += round(shares.get(ev.batch.id, Fraction(0)) * 1000)
+    origins = sorted(groups.values(), key=lambda g: (-g["share_permille"], g["entry"]))
+    for n, g in enumerate(origins):
+        g["label"] = chr(ord("A") + n) if len(origins) > 1 and n < 26 else ""
+    return {"origins": origins}
+
+
+def _part_inspections(story: Story) -> Facts:
+    """Every inspection of the lot, whenever it was recorded (also after this package was sold),
+    and of the lots it was made from; the newest first, a failure before a pass of the same time.
+    One of them (or none) decides the status: it is marked."""
+    verdict = _verdict(story)
+    deciding = set(verdict["inspection"]["entries"])
+    out = []
+    for bid, cutoff in story.cutoffs.items():
+        for r in story.rows_of(bid, "inspect"):
+            entry = story.decoded[r.entry]
+            ev = entry.event
+            if not isinstance(ev, ev_types.Inspect) or ev.batch != bid:
+                continue
+            details = _details(ev, story.parties, story.plots, story.lots)
+            out.append({"entry": r.entry, "at": _corrected_time(story, r.entry, ev.occurred_at), "party": story.party(r.entry),
+                        "lot": story.lots.get(bid, ""), "own": bid == story.batch.id,
+                        "after_source": bid != story.batch.id and cutoff is not None and r.entry > cutoff,
+                        "decides": r.entry in deciding, "included": story.proven.get(r.entry, False),
+                        **_corrected_details(story, r.entry, details)})
+    out.sort(key=lambda i: (i["at"], not i["passed"], i["entry"]), reverse=True)
+    return {"inspections": out}
+
+
+def _part_recalls(story: Story) -> Facts:
+    """Every recall that reached the lot, whenever it was recorded."""
+    out = []
+    for r in story.rows_of(story.batch.id, "recall"):
+        ev = story.decoded[r.entry].event
+        if isinstance(ev, ev_types.Recall) and story.batch.id in ev.affected:
+            out.append({"entry": r.entry, "at": ev.occurred_at, "reason": ev.reason, "level": ev.level,
+                        "party": story.party(r.entry),
+                        "lot": story.lots.get(ev.batch, ""), "batches": len(ev.affected),
+                        "included": story.proven.get(r.entry, False)})
+    return {"recalls": sorted(out, key=lambda x: (x["at"], x["entry"]), reverse=True)}
+
+
+def _part_status(story: Story) -> Facts:
+    verdict = _verdict(story)
+    return {"status": verdict["status"], "verdict": verdict}
+
+
+def _part_journey(story: Story) -> Facts:
+    return {"journey": story.steps, "all_included": all(story.proven.get(i, False) for i in story.shown),
+            "entries": sorted(story.shown),
+            "checkpoint": {k: story.checkpoint[k] for k in ("size", "root", "origin", "note", "verified", "signed_at")},
+            # Witnesses whose cosigned checkpoints cover every entry shown, and since when.
+            "witnesses": cosignatures_for(story.session, max(story.shown, default=-1) + 1)}
+
+
+PARTS: list[Part] = [_part_status, _part_product, _part_package, _part_origins, _part_inspections, _part_recalls,
+                     _part_journey]
+
+
+def add_part(part: Part) -> Part:
+    """Add a section to every page's facts (a decorator as well)."""
+    PARTS.append(part)
+    return part
+
+
+# -- the verdict, from the log ----------------------------------------------------------------------
+
+STATUS_RANK = {"recalled": 3, "failed_inspection": 2, "unverified": 1, "genuine": 0}
+
+
+def _verdict(story: Story) -> dict[str, Any]:
+    """The status a shopper sees and the entries that set it, worked out from the log's entries
+    by the rules' own logic (a recall reaching the lot; the lot's latest inspection, or, for a lot
+    made from others, theirs at the time it was made), each entry proven against the signed
+    checkpoint. The state tables' view is compared: a disagreement, or an entry that is not
+    proven, is said on the page, and the worse of the two views is shown."""
+    if story.verdict is not None:
+        return story.verdict
+    recall = next((r for r in _part_recalls(story)["recalls"]), None)
+    inspection, entries = _inspection_of(story, story.batch.id, None, {})
+    log_code = "recalled" if recall else ("failed_inspection" if inspection == "failed" else "genuine")
+    state_code = ("recalled" if story.batch.recalled else
+                  "failed_inspection" if story.batch.inspection == "failed" else "genuine")
+    deciding = [recall["entry"]] if recall else entries
+    proven = all(story.proven.get(e, False) for e in deciding)
+    agrees = log_code == state_code and (story.batch.inspection == inspection or bool(recall))
+    code = max(log_code, state_code, key=STATUS_RANK.__getitem__)
+    if code == "genuine" and not (proven and agrees):
+        code = "unverified"
+    status: dict[str, Any] = {"code": code, "entries": deciding, "proven": proven, "agrees": agrees}
+    if recall:
+        status.update(reason=recall["reason"], at=recall["at"], entry=recall["entry"], level=recall["level"])
+    elif story.batch.recalled:  # the state says recalled, the log shows no recall: say recalled anyway
+        status.update(reason="", at=None, entry=story.batch.recall_entry, level=None)
+    elif entries:
+        status["entry"] = entries[0]
+    out = {"status": status, "inspection": {"result": inspection, "entries": entries,
+                                            "inherited": bool(entries) and _first_inspect_batch(story, entries) != story.batch.id}}
+    story.verdict = out
+    return out
+
+
+def _first_inspect_batch(story: Story, entries: list[int]) -> int | None:
+    ev = story.decoded[entries[0]].event
+    return ev.batch if isinstance(ev, ev_types.Inspect) else None
+
+
+def _inspection_of(story: Story, batch_id: int, before: int | None, memo: dict[Any, Any],
+                   depth: int = 0) -> tuple[str, list[int]]:
+    """A batch's inspection status from the log ('none', 'passed', 'failed') as the rules apply
+    it, just before entry `before` (None: now), and the entries that decide it: its own latest
+    inspection, else what it was made from at that time (a split or a merge keeps its parents'
+    status, processing starts afresh)."""
+    key = (batch_id, before)
+    if key in memo:
+        return memo[key]
+    result: tuple[str, list[int]] = ("none", [])
+    own = [r for r in story.rows_of(batch_id, "inspect") if before is None or r.entry < before]
+    for r in reversed(own):
+        ev = story.decoded[r.entry].event
+        if isinstance(ev, ev_types.Inspect) and ev.batch == batch_id:
+            result = ("passed" if ev.passed else "failed", [r.entry])
+            break
+    else:
+        made = _creation(story, batch_id)
+        if made is not None and depth < MAX_GENERATIONS:
+            index, ev = made
+            if isinstance(ev, ev_types.Split):
+                status, entries = _inspection_of(story, ev.batch, index, memo, depth + 1)
+                result = (status, entries + [index] if entries else [])
+            elif isinstance(ev, ev_types.Merge):
+                parts = [_inspection_of(story, p.id, index, memo, depth + 1) for p in ev.batches]
+                failed = [e for st, es in parts if st == "failed" for e in es]
+                if failed:
+                    result = ("failed", failed + [index])
+                elif all(st == "passed" for st, _ in parts):
+                    result = ("passed", [e for _, es in parts for e in es] + [index])
+    memo[key] = result
+    return result
+
+
+def _creation(story: Story, batch_id: int) -> tuple[int, Event] | None:
+    """The entry that made a batch (a harvest, split, merge or processing), from the log."""
+    for r in story.rows_of(batch_id):
+        ev = story.decoded[r.entry].event
+        if isinstance(ev, ev_types.Harvest) and ev.batch.id == batch_id:
+            return r.entry, ev
+        if isinstance(ev, ev_types.Split) and any(c.id == batch_id for c in ev.children):
+            return r.entry, ev
+        if isinstance(ev, (ev_types.Merge, ev_types.Process)) and ev.child.id == batch_id:
+            return r.entry, ev
+    return None
+
+
+def _shares(story: Story, batch_id: int, depth: int = 0) -> dict[int, Fraction]:
+    """Which harvest lots a batch's fruit came from, as fractions of it (by the quantities the
+    splits, merges and processing took), from the log."""
+    made = _creation(story, batch_id)
+    if made is None or depth >= MAX_GENERATIONS:
+        return {}
+    _, ev = made
+    if isinstance(ev, ev_types.Harvest):
+        return {batch_id: Fraction(1)}
+    if isinstance(ev, (ev_types.Split, ev_types.Process)):
+        return _shares(story, ev.batch, depth + 1)
+    assert isinstance(ev, ev_types.Merge)
+    total = sum(p.quantity_g for p in ev.batches)
+    out: dict[int, Fraction] = {}
+    for p in ev.batches:
+        for harvest, share in _shares(story, p.id, depth + 1).items():
+            out[harvest] = out.get(harvest, Fraction(0)) + share * Fraction(p.quantity_g, total)
+    return out
+
+
+def _own_sale(story: Story) -> int | None:
+    """The entry that sold this package, from the log."""
+    package = story.package
+    if package is None:
+        return None
+    for r in story.rows_of(story.batch.id, "sell"):
+        ev = story.decoded[r.entry].event
+        if isinstance(ev, ev_types.Sell) and package.id in ev.packages:
+            return r.entry
+    return None
+
+
+# -- steps -----------------------------------------------------------------------------------------
+
+
+def _step(story: Story, i: int, occurred: str) -> dict[str, Any]:
+    entry = story.decoded[i]
+    step = _step_base(entry, occurred)
+    step["party"] = story.party(i)
+    step["details"] = _details(entry.event, story.parties, story.plots, story.lots)
+    step["place"] = _place(entry.event, step["party"], story.plots)
+    step["lot"] = story.lots.get(_subject_batch(entry.event), story.batch.lot_code)
+    step["included"] = story.proven.get(i, False)
+    return step
+
+
+def _apply_corrections(steps: list[dict[str, Any]]) -> None:
+    """Later corrections win on the page; the original entry stays as it was in the log."""
+    corrections: dict[int, list[int]] = {}
+    fixes: dict[int, dict[str, Any]] = {}
+    for step in steps:
+        if step["type"] == "correct":
+            corrections.setdefault(step["details"]["target"], []).append(step["entry"])
+            fixes[step["entry"]] = step["details"]["changes"]
+    for step in steps:
+        step["corrected_by"] = corrections.get(step["entry"], [])
+        for by in step["corrected_by"]:
+            for k, v in fixes[by].items():
+                if k in step["details"] and k not in PRIVATE_CHANGES:
+                    step["details"][k] = v
+
+
+def _corrections_of(story: Story, target: int) -> list[int]:
+    return sorted(r.entry for r in story.rows if r.kind == "correct" and r.entry in story.decoded
+                  and isinstance(story.decoded[r.entry].event, ev_types.Correct)
+                  and story.decoded[r.entry].event.target == target)  # type: ignore[union-attr]
+
+
+def _corrected_details(story: Story, target: int, details: dict[str, Any]) -> dict[str, Any]:
+    fixes = _corrections_of(story, target)
+    for by in fixes:
+        ev = story.decoded[by].event
+        assert isinstance(ev, ev_types.Correct)
+        for k, v in ev.changes.items():
+            if k in details and k not in PRIVATE_CHANGES:
+                details[k] = v
+    return {**details, "corrected_by": fixes}
+
+
+def _corrected_time(story: Story, target: int, occurred: str) -> str:
+    for by in _corrections_of(story, target):
+        ev = story.decoded[by].event
+        if isinstance(ev, ev_types.Correct) and "occurred_at" in ev.changes:
+            occurred = str(ev.changes["occurred_at"])
+    return occurred
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -437,7 +728,9 @@ def _step_base(entry: Entry, occurred: str) -> dict[str, Any]:
 
 def _choose(rows: Iterable[Any], decoded: dict[int, Entry], cutoffs: dict[int, int | None],
             batch_id: int, package: Package | None) -> dict[int, str]:
-    """The entries of this journey -> their (possibly corrected) times."""
+    """The entries of this journey -> their (possibly corrected) times. A package's journey ends
+    with its own sale, except for inspections and recalls of its lot, which it shows whenever
+    they were recorded (they are about the fruit the shopper holds)."""
     chosen: dict[int, str] = {}
     own_sale = None
     if package is not None:
@@ -457,7 +750,7 @@ def _choose(rows: Iterable[Any], decoded: dict[int, Entry], cutoffs: dict[int, i
                     continue  # other packages of the lot
                 if r.kind == "sell" and r.entry != own_sale:
                     continue
-                if own_sale is not None and r.entry > own_sale and r.kind != "recall":
+                if own_sale is not None and r.entry > own_sale and r.kind not in ("recall", "inspect"):
                     continue  # after this package left the shop, the lot's story is not its story
         elif r.kind in ("pack", "sell") or (cutoff is not None and r.entry > cutoff):
             continue
@@ -555,8 +848,3 @@ def _place(ev: Event, party: dict[str, Any] | None, plots: dict[int, Plot]) -> s
     if isinstance(ev, ev_types.Store):
         return " ".join(x for x in ((party or {}).get("township", ""), ev.facility) if x)
     return (party or {}).get("township", "")
-
-
-def _origin(step: dict[str, Any]) -> dict[str, Any]:
-    return {"entry": step["entry"], "harvested_at": step["at"], "lot": step["lot"], "grower": step["party"],
-            "plot": step["details"]["plot"], "quantity_g": step["details"]["quantity_g"]}

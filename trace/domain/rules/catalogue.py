@@ -2,20 +2,32 @@
 an event (no code change). Harvests are judged by the definition in force when they are logged."""
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.engine import Connection
+
 from trace.domain.errors import Code, RuleViolation
-from trace.domain.events import Place, ProductDefine, ProductSpec
+from trace.domain.events import Entry, Place, ProductDefine, ProductSpec
 from trace.domain.inputs import ProductInput
 from trace.domain.messages import N_
 from trace.domain.rules import Built, apply_of, check_of, command
 from trace.domain.rules.common import regulator_or_admin
 from trace.domain.rules.context import Context
 from trace.domain.state import ProductState, State
+from trace.domain.tables.operations import ProductHistory
 
 PREFIX_TAKEN = Code("product.prefix_taken", RuleViolation, N_("Lot prefix %(prefix)s is used by %(product)s."))
 GTIN_TAKEN = Code("product.gtin_taken", RuleViolation, N_("GTIN %(gtin)s is used by %(product)s."))
 
 
-@command("product.define", ProductInput)
+def _store_history(conn: Connection, entry: Entry, private: dict[str, Any]) -> None:
+    """Index the entry under its product, for the catalogue's history."""
+    assert isinstance(entry.event, ProductDefine)
+    conn.execute(insert(ProductHistory.__table__), {"product_id": entry.event.product.id, "entry": entry.index})  # type: ignore[arg-type]
+
+
+@command("product.define", ProductInput, store=_store_history)
 def build(state: State, inp: ProductInput, ctx: Context) -> Built:
     """The event of a product definition."""
     return Built(ProductDefine(product=ProductSpec(

@@ -17,7 +17,9 @@ class Context:
     now: datetime
     recorded_at: str
     index: int = -1
-    version: int = 3  # the encoding version of the entry (older entries name some fields otherwise)
+    # The encoding version of the entry: older entries name some fields otherwise, and were
+    # judged by the rules in force then (the live path and readers use the current version).
+    version: int = 3
 
     def at(self, index: int) -> Context:
         """The same context for the entry at `index`."""

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
+from trace.domain import limits, scanned
 from trace.domain.errors import Code, Forbidden, RuleViolation
 from trace.domain.events import Entry, Grade, Receive, Ship, Store
 from trace.domain.identifiers import commitment, new_salt
@@ -24,12 +25,16 @@ from trace.domain.rules.common import (
     when,
 )
 from trace.domain.rules.context import Context
+from trace.domain.rules.roles import its_work
 from trace.domain.state import State
 from trace.domain.tables.batches import ShipmentVehicle
 
 SHIP_TO_SELF = Code("ship.to_self", RuleViolation, N_("You cannot ship to your own party."))
 SHIP_TARGET = Code("ship.target_kind", RuleViolation, N_("Ship only to a processor, cold store, carrier or retailer."))
 NOT_ADDRESSEE = Code("custody.not_addressee", Forbidden, N_("Batch %(lot)s was not shipped to your party."))
+RECEIPT_COUNT = Code("receive.packages", RuleViolation,
+                     N_("The receipt counts %(got)s packages, but the batch has %(expected)s unsold packages: "
+                        "every one of them is counted on arrival."))
 
 
 def store_vehicle(conn: Connection, entry: Entry, private: dict[str, Any]) -> None:
@@ -57,9 +62,9 @@ def build_grade(state: State, inp: GradeInput, ctx: Context) -> Built:
 
 @check_of(Grade)
 def check_grade(state: State, ev: Grade, ctx: Context) -> None:
-    """The holder grades."""
+    """The holder grades, if grading is its kind of work."""
     batch = require_batch(state, ev.batch)
-    holder(state, ctx, batch)
+    its_work(holder(state, ctx, batch), "grade", ctx)
     event_time(ev.occurred_at, ctx, batch)
 
 
@@ -82,7 +87,7 @@ def build_store(state: State, inp: StoreInput, ctx: Context) -> Built:
 def check_store(state: State, ev: Store, ctx: Context) -> None:
     """The holder records storage."""
     batch = require_batch(state, ev.batch)
-    holder(state, ctx, batch)
+    its_work(holder(state, ctx, batch), "store", ctx)
     event_time(ev.occurred_at, ctx, batch)
 
 
@@ -108,6 +113,7 @@ def check_ship(state: State, ev: Ship, ctx: Context) -> None:
     """The holder ships, unless a failed inspection holds the batch, to a handler other than itself."""
     batch = require_batch(state, ev.batch)
     party = holder(state, ctx, batch)
+    its_work(party, "ship", ctx)
     not_held_by_failure(batch)
     target = require_party(state, ev.to_party, "to_party")
     if target.id == party.id:
@@ -127,17 +133,32 @@ def apply_ship(state: State, ev: Ship, ctx: Context) -> None:
 
 @command("receive", ReceiveInput)
 def build_receive(state: State, inp: ReceiveInput, ctx: Context) -> Built:
-    """A receipt."""
-    return Built(Receive(batch=inp.batch, occurred_at=when(inp.occurred_at, ctx)))
+    """A receipt counting the packages that arrived: scanned, named, or (machines) all of them."""
+    batch = require_batch(state, inp.batch)
+    party = acting_party(state, ctx)
+    if batch.transit_to_id != party.id:  # before anything is said about the batch's packages
+        raise NOT_ADDRESSEE("batch", lot=batch.lot_code)
+    ids = set(inp.packages or ())
+    if inp.codes:
+        ids |= set(scanned.of_batch(scanned.resolve(state, inp.codes, "codes", limits.MAX_RECEIVE), batch, "codes"))
+    if inp.all_packages:
+        ids |= set(state.unsold_packages(batch.id))
+    scanned.missing(state, batch, sorted(ids), "codes")
+    return Built(Receive(batch=inp.batch, packages=sorted(ids), occurred_at=when(inp.occurred_at, ctx)))
 
 
 @check_of(Receive)
 def check_receive(state: State, ev: Receive, ctx: Context) -> None:
-    """Only the party the batch was shipped to receives it."""
+    """Only the party the batch was shipped to receives it, counting every unsold package (v3)."""
     batch = require_batch(state, ev.batch)
     party = acting_party(state, ctx)
     if batch.transit_to_id != party.id:
         raise NOT_ADDRESSEE("batch", lot=batch.lot_code)
+    its_work(party, "receive", ctx)
+    if ev.packages is not None:
+        unsold = state.unsold_packages(batch.id)
+        if len(ev.packages) != len(unsold) or set(ev.packages) != set(unsold):
+            raise RECEIPT_COUNT("codes", got=len(ev.packages), expected=len(unsold))
     event_time(ev.occurred_at, ctx, batch)
 
 

@@ -66,7 +66,7 @@ def offers(state: State, ctx: Context, batch: BatchState, *, merge_candidates: S
 
     unsold = state.unsold_packages(batch.id, limit=1)
     probes: dict[str, Callable[[], Event | None]] = {
-        "receive": lambda: Receive(batch=batch.id, occurred_at=now),
+        "receive": lambda: Receive(batch=batch.id, packages=state.unsold_packages(batch.id), occurred_at=now),
         "inspect": lambda: Inspect(batch=batch.id, kind="official" if is_regulator(state, ctx) else "self", lab="-",
                                    report_no="-", passed=True, results=[], certificate_no="", occurred_at=now),
         "grade": lambda: Grade(batch=batch.id, grade="-", occurred_at=now),

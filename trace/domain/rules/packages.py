@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
+from trace.domain import limits, scanned
 from trace.domain.errors import Code, InvalidInput, RuleViolation
 from trace.domain.events import Entry, NewPackage, Pack, Sell
 from trace.domain.identifiers import new_serial, serial_hash
@@ -26,13 +27,13 @@ from trace.domain.rules.common import (
     when,
 )
 from trace.domain.rules.context import Context
+from trace.domain.rules.roles import its_work
 from trace.domain.state import PackageState, State
 from trace.domain.tables.batches import Package, PackageSecret
 
 PACK_EXCEEDS = Code("mass.pack_exceeds_loose", RuleViolation,
                     N_("%(count)s × %(net)s = %(total)s exceeds the batch's %(loose)s unpacked."))
 NOT_UNSOLD = Code("sell.not_unsold", RuleViolation, N_("Some packages are not unsold packages of this batch."))
-TOO_FEW_UNSOLD = Code("sell.too_few", RuleViolation, N_("This batch has only %(n)s unsold packages."))
 LOOSE_EXCEEDS = Code("mass.loose_exceeds", RuleViolation, N_("Only %(loose)s are left loose."))
 NOTHING_TO_SELL = Code("sell.nothing", InvalidInput, N_("Nothing to sell: no unsold packages or loose quantity."))
 SELL_TWICE = Code("sell.twice", InvalidInput, N_("A package appears twice in the sale."))
@@ -59,6 +60,7 @@ def check_pack(state: State, ev: Pack, ctx: Context) -> None:
     """The holder packs, unless black-listed or held by a failed inspection, within the loose fruit."""
     batch = require_batch(state, ev.batch)
     party = holder(state, ctx, batch)
+    its_work(party, "pack", ctx)
     not_black_listed(party, N_("pack"), ctx)
     not_held_by_failure(batch)
     total = sum(p.net_g for p in ev.packages)
@@ -93,16 +95,16 @@ def apply_pack(state: State, ev: Pack, ctx: Context) -> None:
 
 @command("sell", SellInput)
 def build_sell(state: State, inp: SellInput, ctx: Context) -> Built:
-    """The packages named, the first `count` unsold ones, or every unsold one when none are named
-    and nothing is sold loose."""
-    ids = inp.packages
-    if ids is None and inp.count is not None:
-        holder(state, ctx, require_batch(state, inp.batch))  # who may sell comes before how many there are
-        ids = state.unsold_packages(inp.batch, limit=inp.count)
-        if len(ids) < inp.count:
-            raise TOO_FEW_UNSOLD("count", n=len(ids))
-    if ids is None:
-        ids = state.unsold_packages(inp.batch) if not inp.loose_g else []
+    """The packages whose codes were scanned (or whose ids are given), every unsold one when
+    asked for, and/or a loose quantity. Never "the first N": a shopper's package must be the one
+    the log says was sold."""
+    batch = require_batch(state, inp.batch)
+    ids = set(inp.packages or ())
+    if inp.codes:
+        its_work(holder(state, ctx, batch), "sell", ctx)  # who may sell comes before which packages exist
+        ids |= set(scanned.of_batch(scanned.resolve(state, inp.codes, "codes", limits.MAX_SELL), batch, "codes"))
+    if inp.all_unsold:
+        ids |= set(state.unsold_packages(batch.id))
     return Built(Sell(batch=inp.batch, packages=sorted(ids), loose_g=inp.loose_g, occurred_at=when(inp.occurred_at, ctx)))
 
 
@@ -110,7 +112,7 @@ def build_sell(state: State, inp: SellInput, ctx: Context) -> Built:
 def check_sell(state: State, ev: Sell, ctx: Context) -> None:
     """The holder sells unsold packages of the batch and loose fruit it has, unless held."""
     batch = require_batch(state, ev.batch)
-    holder(state, ctx, batch)
+    its_work(holder(state, ctx, batch), "sell", ctx)
     not_held_by_failure(batch)
     if len(set(ev.packages)) != len(ev.packages):
         raise SELL_TWICE("packages")

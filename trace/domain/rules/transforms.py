@@ -21,6 +21,7 @@ from trace.domain.rules.common import (
     when,
 )
 from trace.domain.rules.context import Context
+from trace.domain.rules.roles import its_work
 from trace.domain.state import BatchState, LinkState, State
 from trace.domain.tables.batches import Batch
 
@@ -82,7 +83,7 @@ def build_split(state: State, inp: SplitInput, ctx: Context) -> Built:
 def check_split(state: State, ev: Split, ctx: Context) -> None:
     """The holder splits no more than the batch has loose."""
     batch = require_batch(state, ev.batch)
-    holder(state, ctx, batch)
+    its_work(holder(state, ctx, batch), "split", ctx)
     _within_loose(batch, sum(c.quantity_g for c in ev.children), "quantities")
     _fresh_lots(state, ev.children, batch.product_id, batch.season)
     event_time(ev.occurred_at, ctx, batch)
@@ -123,7 +124,7 @@ def check_merge(state: State, ev: Merge, ctx: Context) -> None:
     batches = []
     for part in ev.batches:
         batch = require_batch(state, part.id, "parts")
-        holder(state, ctx, batch, "parts")
+        its_work(holder(state, ctx, batch, "parts"), "merge", ctx)
         _within_loose(batch, part.quantity_g, "parts")
         batches.append(batch)
     if len({b.id for b in batches}) != len(batches):

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from trace.db import Base
@@ -90,7 +89,8 @@ class PlotLocation(Base):
 
 class User(Base):
     """A login that acts for one party. Its creation is a log event (`user.create`, under its
-    pseudonym); its username, password hash and throttling state are operational and stay out."""
+    pseudonym); its username, password hash and session version are operational and stay out
+    (failed logins are counted in trace.domain.tables.operations.LoginThrottle)."""
 
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -100,6 +100,7 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(60), unique=True)
     password_hash: Mapped[str] = mapped_column(String(300))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Bumped at logout and at a password change: every session of the user carries the version
+    # it began with, and a session of an older version is over (trace.web.auth checks it).
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
     party: Mapped[Party | None] = relationship()

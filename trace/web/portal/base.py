@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from trace import services
 from trace.clock import china_minute
 from trace.domain.actors import Actor
-from trace.domain.commands import Trace
+from trace.domain.commands import Trace, new_once
 from trace.domain.errors import DomainError
 from trace.domain.messages import N_, kg_text
 from trace.domain.tables.parties import PartyKind
@@ -44,6 +44,9 @@ FORMS = {"fresh": N_("fresh fruit"), "dried": N_("dried"), "sliced": N_("sliced"
 FIELDS = {"occurred_at": N_("time"), "note": N_("note"), "lab": N_("laboratory"), "report_no": N_("report number"),
           "certificate_no": N_("certificate number"), "facility": N_("facility"), "temperature_dc": N_("temperature (°C)"),
           "grade": N_("grade"), "vehicle": N_("vehicle"), "vehicle_commitment": N_("vehicle"), "method": N_("method")}
+PRODUCT_FIELDS = {"id": N_("product code"), "name_zh": N_("Chinese name"), "name_en": N_("English name"),
+                  "gtin": "GTIN", "gi_ref": N_("registration number"), "harvest_months": N_("harvest months"),
+                  "yield_g_per_mu": N_("yield ceiling"), "lot_prefix": N_("lot prefix"), "area": N_("protected area")}
 WORDS = {"kg": N_("kg"), "mu": N_("mu"), "plot": N_("plot"), "grade": N_("grade"), "recalled": N_("Recalled"),
          "in_transit": N_("In transit"), "system": N_("system"), "kg_loose": N_("kg loose"),
          "certificate": N_("certificate"), "into": N_("into"), "new_lot": N_("new lot"), "corrects": N_("corrects")}
@@ -83,13 +86,13 @@ def _options() -> dict[str, Callable[..., list[tuple[Any, str]]]]:
 
 # The fields each form shows; an error about any other field is shown at the top of the form.
 SHOWN = {
-    "receive": ("occurred_at",),
+    "receive": ("codes", "occurred_at"),
     "inspect": ("lab", "report_no", "passed", "certificate_no", "results", "occurred_at",
                 *(f"r{i}_{k}" for i in range(3) for k in ("name", "value", "limit", "unit", "pass"))),
     "grade": ("grade", "occurred_at"), "store": ("facility", "temperature_c", "occurred_at"),
     "split": ("quantities", "occurred_at"), "merge": ("with", "quantity_kg", "occurred_at"),
     "process": ("input_kg", "output_kg", "form", "method", "occurred_at"), "pack": ("count", "net_kg", "occurred_at"),
-    "ship": ("to_party", "vehicle", "occurred_at"), "sell": ("packages", "loose_kg", "occurred_at"),
+    "ship": ("to_party", "vehicle", "occurred_at"), "sell": ("codes", "loose_kg", "occurred_at"),
     "recall": ("level", "reason", "occurred_at"), "correct": ("target", "field", "value", "reason", "occurred_at"),
     "harvest": ("plot", "product", "quantity_kg", "occurred_at"),
     "plot": ("township", "village", "area_mu", "lat", "lon"), "plot_admin": ("party", "township", "village", "area_mu", "lat", "lon"),
@@ -106,7 +109,7 @@ def _helpers() -> dict[str, Any]:
             "inspection_name": lambda c: name(INSPECTIONS, c), "credit_name": lambda c: name(CREDIT, c),
             "form_name": lambda c: name(FORMS, c), "field_name": lambda c: name(FIELDS, c),
             "w": lambda c: name(WORDS, c), "SHOWN": SHOWN, "lang": auth.lang(), "FORMS": FORMS, "KINDS": KINDS,
-            "CREDIT": CREDIT}
+            "CREDIT": CREDIT, "new_once": new_once, "product_field": lambda c: name(PRODUCT_FIELDS, c)}
 
 
 auth.bp.context_processor(_helpers)  # the login pages share the layout
@@ -142,6 +145,17 @@ def engine() -> Engine:
 def refused(exc: DomainError, status: int | None = None) -> ResponseReturnValue:
     """A page that says why the domain refused."""
     return render_template("portal/refused.html", title=_("Not possible"), message=auth.message(exc)), status or exc.status
+
+
+def once() -> str | None:
+    """The one-time token the posted form carried (its command's idempotency key), if any."""
+    return request.form.get("once") or None
+
+
+def repeated(result: Any) -> None:
+    """Say so when a form was sent twice and the domain answered with the first result."""
+    if getattr(result, "repeated", False):
+        flash(_("This form had been sent already: it was recorded once, and nothing new was written."), "info")
 
 
 def lang_arg() -> dict[str, str]:

@@ -24,7 +24,17 @@ from trace.domain.queries import portal as queries
 from trace.domain.rules.common import BATCH_NOT_FOUND
 from trace.web import auth
 from trace.web.forms import by_field, multi, namer, take
-from trace.web.portal.base import actor, bp, engine, lang_arg, refused, trace
+from trace.web.portal.base import (
+    actor,
+    bp,
+    engine,
+    fmt_kg,
+    lang_arg,
+    once,
+    refused,
+    repeated,
+    trace,
+)
 
 # -- harvest -----------------------------------------------------------------------------------
 
@@ -38,10 +48,12 @@ def harvest() -> ResponseReturnValue:
     status = 200
     if request.method == "POST":
         try:
-            result = trace().run("harvest", actor(), take(request.form, HARVEST), unit=KG, names=namer(HARVEST))
+            result = trace().run("harvest", actor(), take(request.form, HARVEST), unit=KG, names=namer(HARVEST),
+                                 once=once())
         except DomainError as exc:
             errors, status = by_field(exc, auth.lang(), HARVEST), exc.status
         else:
+            repeated(result)
             flash(_("Harvest registered as lot %(lot)s.", lot=result.event.batch.lot), "success")  # type: ignore[attr-defined]
             return redirect(url_for(".batch", batch_id=result.event.batch.id))  # type: ignore[attr-defined]
     return render_template("portal/harvest.html", plots=queries.plots(engine(), actor()),
@@ -161,6 +173,16 @@ def _ship_done(result: Result, bid: int) -> tuple[str, str | None]:
     return _("Shipped to %(party)s; it waits for their receipt.", party=target.name if target else "?"), None
 
 
+def _sold(result: Result, bid: int) -> tuple[str, str | None]:
+    ev = result.event
+    n, loose = len(ev.packages), ev.loose_g  # type: ignore[attr-defined]
+    if n and loose:
+        return _("Sale recorded: %(n)s packages and %(kg)s kg loose.", n=n, kg=fmt_kg(loose)), None
+    if loose:
+        return _("Sale recorded: %(kg)s kg loose.", kg=fmt_kg(loose)), None
+    return ngettext("Sale recorded: %(num)d package.", "Sale recorded: %(num)d packages.", n), None
+
+
 def _recall_done(result: Result, bid: int) -> tuple[str, str | None]:
     n = len(result.event.affected)  # type: ignore[attr-defined]
     return ngettext("Recalled %(num)d batch.", "Recalled %(num)d batches (this one and those made from it).", n), None
@@ -168,7 +190,8 @@ def _recall_done(result: Result, bid: int) -> tuple[str, str | None]:
 
 WHEN = {"occurred_at": "occurred_at"}
 ACTIONS: dict[str, Action] = {
-    "receive": Action("receive", _simple(WHEN), WHEN, _said(N_("Received: the batch is now in your custody."))),
+    "receive": Action("receive", _simple({"codes": "codes", **WHEN}), {"codes": "codes"},
+                      _said(N_("Received: the batch is now in your custody."))),
     "inspect": Action("inspect", _inspect_data, {"results": "results"}, _said(N_("Inspection recorded.")), _inspect_names),
     "grade": Action("grade", _simple({"grade": "grade", **WHEN}), {}, _said(N_("Grade recorded."))),
     "store": Action("store", _simple({"facility": "facility", "temperature_c": "temperature_c", **WHEN}), {},
@@ -181,8 +204,8 @@ ACTIONS: dict[str, Action] = {
                       _child_done(N_("Processed into the new lot %(lot)s."))),
     "pack": Action("pack", _simple({"count": "count", "net_g": "net_kg", **WHEN}), {"net_g": "net_kg"}, _pack_done),
     "ship": Action("ship", _simple({"to_party": "to_party", "vehicle": "vehicle", **WHEN}), {}, _ship_done),
-    "sell": Action("sell", _simple({"count": "packages", "loose_g": "loose_kg", **WHEN}), {"count": "packages", "loose_g": "loose_kg"},
-                   _said(N_("Sale recorded."))),
+    "sell": Action("sell", _simple({"codes": "codes", "loose_g": "loose_kg", **WHEN}), {"codes": "codes", "loose_g": "loose_kg"},
+                   _sold),
     "recall": Action("recall", _simple({"level": "level", "reason": "reason", **WHEN}), {}, _recall_done),
     "correct": Action("correct", _correct_data, {"changes": "value"}, _said(
         N_("Correction recorded; the original entry stays in the log as it was.")), _correct_names),
@@ -207,11 +230,12 @@ def batch_action(batch_id: int, name: str) -> ResponseReturnValue:
         return refused(BATCH_NOT_FOUND("batch", id=batch_id))
     try:
         result = trace().run(act.command, actor(), act.data(request.form, batch_id), unit=KG,
-                             names=namer(act.fields, act.more(request.form, batch_id) if act.more else None))
+                             names=namer(act.fields, act.more(request.form, batch_id) if act.more else None), once=once())
     except DomainError as exc:
         fields = {**act.fields, "batch": "", "parts": "with"}
         return _render_batch(batch_id, open_action=name, errors=by_field(exc, auth.lang(), fields),
                              values=request.form, status=exc.status)
     msg, target = act.done(result, batch_id)
+    repeated(result)
     flash(msg, "success")
     return redirect(target or url_for(".batch", batch_id=batch_id))

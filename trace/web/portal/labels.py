@@ -3,6 +3,7 @@ that packed them (a serial is what a counterfeiter would need)."""
 from __future__ import annotations
 
 import tempfile
+import zipfile
 from datetime import datetime
 
 from flask import Response, abort, current_app, render_template, request, send_file
@@ -71,6 +72,43 @@ def labels_pdf(batch_id: int) -> ResponseReturnValue:
     resp = send_file(out, mimetype="application/pdf", as_attachment=True, download_name=name)
     resp.headers.update(NO_STORE)
     return resp
+
+
+@bp.get("/batch/<int:batch_id>/labels.zip")
+def labels_zip(batch_id: int) -> ResponseReturnValue:
+    """Every label of one pack event as PNG files (300 dpi, 60 x 40 mm) in one archive."""
+    rows = _labels_or_refuse(batch_id, pack_entry=request.args.get("entry", ""))
+    if not isinstance(rows, list):
+        return rows
+    out = tempfile.TemporaryFile()
+    width = len(str(len(rows)))
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as z:  # PNGs are compressed already
+        for n, info in enumerate(_label_infos(rows), 1):
+            z.writestr(f"{info.lot_code}_{n:0{width}d}.png", labels.label_png(info))
+    out.seek(0)
+    resp = send_file(out, mimetype="application/zip", as_attachment=True,
+                     download_name=f"labels-{rows[0].lot_code}-{request.args.get('entry')}.zip")
+    resp.headers.update(NO_STORE)
+    return resp
+
+
+@bp.get("/batch/<int:batch_id>/certificate.<fmt>")
+def certificate(batch_id: int, fmt: str) -> ResponseReturnValue:
+    """The lot's 承诺达标合格证 (certificate of conformity) as PDF or PNG, for its issuer."""
+    if fmt not in ("pdf", "png"):
+        abort(404)
+    try:
+        info = queries.certificate(engine(), actor(), batch_id, current_app.config["TRACE_PUBLIC_URL"])
+    except DomainError as exc:
+        return refused(exc)
+    name = f"certificate-{info.lot_code}.{fmt}"
+    if fmt == "png":
+        return Response(labels.certificate_png(info), mimetype="image/png",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    out = tempfile.TemporaryFile()
+    labels.write_certificate_pdf([info], out)
+    out.seek(0)
+    return send_file(out, mimetype="application/pdf", as_attachment=True, download_name=name)
 
 
 @bp.get("/batch/<int:batch_id>/labels/<int:package_id>.png")

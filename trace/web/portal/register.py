@@ -1,6 +1,8 @@
 """The register: growers' plots, parties and the credit list, the GI catalogue, and logins."""
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
@@ -9,11 +11,12 @@ from trace.domain import accounts
 from trace.domain.errors import DomainError
 from trace.domain.inputs import KG
 from trace.domain.limits import MAX_ID
+from trace.domain.messages import kg_text
 from trace.domain.queries import portal as queries
 from trace.domain.tables.parties import PartyKind
 from trace.web import auth
 from trace.web.forms import by_field, namer, take
-from trace.web.portal.base import actor, bp, engine, lang_arg, refused, trace
+from trace.web.portal.base import actor, bp, engine, lang_arg, once, refused, repeated, trace
 
 PLOT = {"party": "party", "township": "township", "village": "village", "area_mu": "area_mu", "lat": "lat", "lon": "lon"}
 PARTY = {"kind": "kind", "name": "name", "uscc": "uscc", "township": "township", "gi_logo": "gi_logo", "phone": "phone",
@@ -35,10 +38,12 @@ def plots() -> ResponseReturnValue:
         if not data.get("party") and not a.is_admin:
             data["party"] = a.party_id if a.party_id is not None else ""
         try:
-            pid = trace().run("plot.register", a, data, unit=KG, names=namer(PLOT)).event.plot.id  # type: ignore[attr-defined]
+            result = trace().run("plot.register", a, data, unit=KG, names=namer(PLOT), once=once())
         except DomainError as exc:
             errors, status = by_field(exc, auth.lang(), PLOT), exc.status
         else:
+            repeated(result)
+            pid = result.event.plot.id  # type: ignore[attr-defined]
             flash(_("Plot %(id)s registered.", id=pid), "success")
             return redirect(url_for(".plots"))
     growers = queries.parties(engine(), a, kinds=[PartyKind.GROWER.value]) if a.is_admin else []
@@ -68,11 +73,12 @@ def party_create() -> ResponseReturnValue:
     data = take(request.form, PARTY)
     data["gi_logo"] = request.form.get("gi_logo") == "yes"
     try:
-        result = trace().run("party.register", actor(), data, unit=KG, names=namer(PARTY))
+        result = trace().run("party.register", actor(), data, unit=KG, names=namer(PARTY), once=once())
     except DomainError as exc:
         if exc.status == 403:
             return refused(exc)
         return _parties_page(by_field(exc, auth.lang(), PARTY), "create", exc.status)
+    repeated(result)
     party = result.event.party  # type: ignore[attr-defined]
     flash(_("Party %(name)s registered with id %(id)s.", name=party.name, id=party.id), "success")
     return redirect(url_for(".parties"))
@@ -89,7 +95,7 @@ def party_credit(party_id: int) -> ResponseReturnValue:
     """Put a party on the red or black list or back to normal (regulators)."""
     data = {"party": party_id if party_id <= MAX_ID else str(party_id), **take(request.form, CREDIT)}
     try:
-        trace().run("party.credit", actor(), data, unit=KG, names=namer(CREDIT))
+        repeated(trace().run("party.credit", actor(), data, unit=KG, names=namer(CREDIT), once=once()))
     except DomainError as exc:
         if exc.status in (403, 404):
             return refused(exc)
@@ -105,16 +111,34 @@ def products() -> ResponseReturnValue:
     status = 200
     if request.method == "POST":
         try:
-            result = trace().run("product.define", actor(), take(request.form, PRODUCT), unit=KG, names=namer(PRODUCT))
+            result = trace().run("product.define", actor(), take(request.form, PRODUCT), unit=KG, names=namer(PRODUCT),
+                                 once=once())
         except DomainError as exc:
             if exc.status == 403:
                 return refused(exc)
             errors, status = by_field(exc, auth.lang(), PRODUCT), exc.status
         else:
+            repeated(result)
             flash(_("Product %(name)s recorded in the log.", name=result.event.product.name_zh), "success")  # type: ignore[attr-defined]
             return redirect(url_for(".products"))
-    return render_template("portal/products.html", products=queries.product_details(engine()), errors=errors,
-                           values=request.form), status
+    values: Any = request.form
+    editing = request.values.get("edit") if request.method == "GET" else request.form.get("id")
+    if request.method == "GET" and editing:
+        try:  # editing starts from the product's current values
+            values = _product_values(queries.product_detail(engine(), editing))
+        except DomainError as exc:
+            return refused(exc)
+    products = queries.product_details(engine())
+    history = {p.id: queries.product_history(engine(), p.id) for p in products}
+    return render_template("portal/products.html", products=products, history=history, errors=errors, values=values,
+                           editing=editing), status
+
+
+def _product_values(p: queries.ProductDetail) -> dict[str, str]:
+    """A product as the form's fields show it (kilograms, one place per line)."""
+    return {"id": p.id, "name_zh": p.name_zh, "name_en": p.name_en, "gi_ref": p.gi_ref, "gtin": p.gtin or "",
+            "harvest_months": ",".join(str(m) for m in p.months), "yield_kg_per_mu": kg_text(p.yield_g_per_mu),
+            "lot_prefix": p.lot_prefix, "area": "\n".join(f"{t} {v}" for t, v in p.area)}
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -130,11 +154,11 @@ def users() -> ResponseReturnValue:
             if form == "reset":
                 acc = accounts.reset_password(engine(), a, username=request.form.get("username"),
                                               new=request.form.get("new"))
-                flash(_("New password set for %(user)s; any lock is lifted.", user=acc.username), "success")
+                flash(_("New password set for %(user)s; its sessions have ended.", user=acc.username), "success")
             else:
                 acc = accounts.create_user(trace(), a, party_id=request.form.get("party") or None,
                                            username=request.form.get("username"), password=request.form.get("password"),
-                                           is_admin=request.form.get("is_admin") == "yes")
+                                           is_admin=request.form.get("is_admin") == "yes", once=once())
                 flash(_("User %(user)s created.", user=acc.username), "success")
         except DomainError as exc:
             if exc.status == 403:
