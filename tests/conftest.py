@@ -19,7 +19,7 @@ if not hasattr(trace, "create_app"):
 
 from trace import create_app  # noqa: E402
 from trace.cli import migrate  # noqa: E402
-from trace.clock import CHINA  # noqa: E402
+from trace.clock import CHINA, FollowingClock  # noqa: E402
 from trace.db import Base, read_session, write_session  # noqa: E402
 from trace.domain.actors import SYSTEM, Actor  # noqa: E402
 from trace.domain.commands import Trace  # noqa: E402
@@ -97,6 +97,11 @@ def app(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     svc = app.extensions["trace"]
     with write_session(svc.engine) as s:
         Ledger.create_head(s)
+    # A test records its season (SEASON, in 2025) in that season's time, as the demo does: the
+    # clock follows the times the test records (see trace.clock.FollowingClock), so that the
+    # time rules (no entry recorded more than 7 days late) hold for it; tests of those rules
+    # make a Trace with a clock of their own.
+    svc.trace.clock = FollowingClock(datetime(SEASON, 1, 1, tzinfo=CHINA))
     yield app
     svc.engine.dispose()
 

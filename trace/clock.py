@@ -85,3 +85,35 @@ def china_minute(value: str | None) -> str:
 def season_of(t: datetime | str) -> int:
     """The harvest season of a time: its year in Beijing time."""
     return china(t).year
+
+
+class FollowingClock:
+    """A clock for a world recorded in its own time: a demo season loaded in December, a test's
+    season, a benchmark's year. Its "now" is the latest time recorded so far; a command that
+    says when it happened moves it on to that time (never back, never past the real now), so
+    that what the world records is recorded when it happened, as it would have been live.
+
+    Every entry's `recorded_at` is this clock's time: the log shows the clock (and verify checks
+    every time rule against it), so nothing recorded this way passes for a live record of a real
+    day. The demo also logs a `log.demo` entry first, and every page then says "demo data"."""
+
+    def __init__(self, start: datetime, real: Clock = utc_now) -> None:
+        self.now = start.astimezone(UTC)
+        self.real = real
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def follow(self, at: datetime | None) -> datetime:
+        """The time at which to record something that happened `at` (None: now)."""
+        if at is None:
+            return self.now
+        return max(self.now, min(at.astimezone(UTC), self.real()))
+
+    def settle(self, recorded: datetime) -> None:
+        """What was recorded at `recorded` is written: the clock does not go back before it."""
+        self.now = max(self.now, recorded.astimezone(UTC))
+
+    def advance(self, to: datetime) -> None:
+        """Move the clock on by hand (the demo's late entries are recorded days after they happened)."""
+        self.settle(min(to, self.real()))

@@ -81,6 +81,11 @@ class Tx:
         self.staged = Staged(head)  # the log's rows are written once, when the transaction ends
         self.ledger = ledger
         self.state = DbState(session.connection())
+        # Entries are recorded in order: a clock that went back (NTP, a demo clock behind the last
+        # entry) records at the last entry's time rather than before it (verify refuses that).
+        last = self.state.last_recorded_at()
+        if last is not None and rfc3339(now) < last:
+            now = parse_log_time(last)
         # The "now" of the rules is the entry's recorded_at to the millisecond, as in a replay.
         self.recorded_at = rfc3339(now)
         self.now = parse_log_time(self.recorded_at)
@@ -90,7 +95,8 @@ class Tx:
 
     def context_of(self, actor: Actor) -> Context:
         """The rules' view of an actor in this transaction."""
-        return Context(actor.party_id, actor.pseudonym, actor.is_admin, self.now, self.recorded_at)
+        return Context(actor.party_id, actor.pseudonym, actor.is_admin, self.now, self.recorded_at,
+                       version=events.CURRENT_VERSION)
 
     def run(self, command: Command, inp: inputs.Input, prepared: dict[str, Any] | None = None,
             actor: Actor | None = None) -> Result:
@@ -123,6 +129,12 @@ class Tx:
         return entry
 
 
+def _said_when(inp: inputs.Input) -> datetime | None:
+    """When a command's input says its event happened (None: now, or it has no time)."""
+    at = getattr(inp, "occurred_at", None)
+    return at if isinstance(at, datetime) else None
+
+
 class Trace:
     """The domain's entry point: commands that write, guarded by the rules."""
 
@@ -149,54 +161,66 @@ class Trace:
     def run(self, name: str, actor: Actor, data: Mapping[str, Any], *, unit: str = inputs.G, names: Any = None) -> Result:
         """Run one command as `actor` from its input data (see inputs.parse for unit and names)."""
         cmd, inp, prepared = self.parse(name, data, unit=unit, names=names)
-        with self.transaction(actor) as tx:
+        with self.transaction(actor, at=_said_when(inp)) as tx:
             return tx.run(cmd, inp, prepared)
 
     @contextmanager
-    def transaction(self, actor: Actor) -> Iterator[Tx]:
-        """A write transaction under the log lock; signs one checkpoint of what it appended."""
+    def transaction(self, actor: Actor, at: datetime | None = None) -> Iterator[Tx]:
+        """A write transaction under the log lock; signs one checkpoint of what it appended.
+        `at` is when what it records happened, for a clock that follows it (trace.clock.FollowingClock)."""
+        follow = getattr(self.clock, "follow", None)
+        now = follow(at) if follow is not None else self.clock()
         with write_session(self.engine) as session:
             head = self.ledger.lock(session)
-            tx = Tx(session, head, self.ledger, actor, self.clock())
+            tx = Tx(session, head, self.ledger, actor, now)
             yield tx
             if tx.appended:
                 self.ledger.write(session, tx.staged)
                 self.ledger.sign_checkpoint(session, tx.staged.head)
+        settle = getattr(self.clock, "settle", None)
+        if settle is not None and tx.appended:
+            settle(tx.now)
 
     def run_many(self, commands: Sequence[tuple[Actor, str, Mapping[str, Any]]]) -> list[Result]:
         """Several commands, each by its actor, in one transaction with one checkpoint (imports,
         the demo, benchmarks). A refusal of any one refuses them all."""
         parsed = [(actor, *self.parse(name, data)) for actor, name, data in commands]
-        with self.transaction(SYSTEM) as tx:
+        times = [t for _a, _c, inp, _p in parsed if (t := _said_when(inp)) is not None]
+        with self.transaction(SYSTEM, at=max(times) if times else None) as tx:
             return [tx.run(cmd, inp, prepared, actor) for actor, cmd, inp, prepared in parsed]
 
     # -- the same commands with Python arguments ------------------------------------------------
 
     def define_product(self, actor: Actor, *, id: str, name_zh: str, name_en: str, harvest_months: Sequence[int],
-                       yield_g_per_mu: int, lot_prefix: str, area: Sequence[tuple[str, str]], gtin: str | None = None,
-                       gi_ref: str = "") -> int:
-        """Define a GI product or change one (its area, months, ceiling): a regulator's act."""
+                       yield_g_per_mu: int, lot_prefix: str, area: Sequence[Sequence[str | None]], gtin: str | None = None,
+                       gi_ref: str = "", **registration: Any) -> int:
+        """Define a GI product or change one (its area, months, ceiling, registration: gi_kind,
+        gi_holder, gi_date, gi_spec): a regulator's act. Area places are (township, village) or
+        (township, village, division code)."""
         return self.run("product.define", actor, {
             "id": id, "name_zh": name_zh, "name_en": name_en, "harvest_months": list(harvest_months),
             "yield_g_per_mu": yield_g_per_mu, "lot_prefix": lot_prefix, "area": [list(a) for a in area],
-            "gtin": gtin, "gi_ref": gi_ref}).entry
+            "gtin": gtin, "gi_ref": gi_ref, **registration}).entry
 
-    def register_party(self, actor: Actor, *, kind: str, name: str, uscc: str, township: str = "",
-                       gi_logo: bool = False, phone: str = "", address: str = "") -> int:
-        """Register a party (administrator or regulator). Returns its id."""
+    def register_party(self, actor: Actor, *, kind: str, name: str, uscc: str | None = None, township: str = "",
+                       gi_logo: bool = False, phone: str = "", address: str = "", form: str = "organisation",
+                       id_number: str | None = None, platform_code: str | None = None) -> int:
+        """Register a party (administrator or regulator): an organisation by its credit code, or
+        a natural person (form="person") by name and identity number. Returns its id."""
         ev = self.run("party.register", actor, {"kind": kind, "name": name, "uscc": uscc, "township": township,
-                                                "gi_logo": gi_logo, "phone": phone, "address": address}).event
+                                                "gi_logo": gi_logo, "phone": phone, "address": address, "form": form,
+                                                "id_number": id_number, "platform_code": platform_code}).event
         return ev.party.id  # type: ignore[attr-defined]
 
     def set_credit(self, actor: Actor, party_id: object, status: str, reason: str) -> int:
         """Put a party on the red or black list, or back to normal: regulators only."""
         return self.run("party.credit", actor, {"party": party_id, "status": status, "reason": reason}).entry
 
-    def register_plot(self, actor: Actor, *, party_id: object, township: str, village: str, area_mu: object,
-                      lat: object = None, lon: object = None) -> int:
-        """Register a grower's plot. Returns its id."""
+    def register_plot(self, actor: Actor, *, party_id: object, township: str = "", village: str = "", area_mu: object,
+                      lat: object = None, lon: object = None, division: str | None = None) -> int:
+        """Register a grower's plot, by township and village or by its village's division code. Returns its id."""
         ev = self.run("plot.register", actor, {"party": party_id, "township": township, "village": village,
-                                               "area_mu": area_mu, "lat": lat, "lon": lon}).event
+                                               "area_mu": area_mu, "lat": lat, "lon": lon, "division": division}).event
         return ev.plot.id  # type: ignore[attr-defined]
 
     def register_harvest(self, actor: Actor, *, plot_id: object, product_id: object, quantity_g: object,

@@ -47,7 +47,29 @@ from trace.domain.events.batches import (
     Split,
     Store,
 )
+from trace.domain.events.field import (
+    CertificateIssue,
+    CertificationAdd,
+    CertificationRevoke,
+    CertificationSpec,
+    Division,
+    DivisionDefine,
+    FarmFertilise,
+    FarmSpray,
+    FarmWork,
+    GIAuthorise,
+    GIRevoke,
+    Interval,
+    LateApprove,
+    LogDemo,
+    NewCertificate,
+    PartyPlatformCode,
+    BatchPlatformCode,
+    PesticideDefine,
+    PesticideSpec,
+)
 from trace.domain.events.registry import (
+    GIRegistration,
     PartyCredit,
     PartyRegister,
     PartySpec,
@@ -60,16 +82,22 @@ from trace.domain.events.registry import (
 )
 from trace.ledger.store import canonical
 
-CURRENT_VERSION = 2
-VERSIONS = (1, 2)
+# Version 3: division codes, persons, buyers, platform codes, GI registrations, certificates
+# through receipts and transformations, and the field end's own event types (events.field).
+CURRENT_VERSION = 3
+VERSIONS = (1, 2, 3)
 EVENT_TYPES: tuple[type[Event], ...] = (
     ProductDefine, PartyRegister, PartyCredit, PlotRegister, UserCreate,
     Harvest, Inspect, Grade, Split, Merge, Process, Pack, Store, Ship, Receive, Sell, Recall, Correct,
+    LogDemo, DivisionDefine, PesticideDefine, FarmSpray, FarmFertilise, FarmWork, CertificateIssue,
+    PartyPlatformCode, BatchPlatformCode, GIAuthorise, GIRevoke, CertificationAdd, CertificationRevoke, LateApprove,
 )
 BY_TYPE: dict[str, type[Event]] = {cls.TYPE: cls for cls in EVENT_TYPES}
 AnyEvent = Annotated[
     ProductDefine | PartyRegister | PartyCredit | PlotRegister | UserCreate | Harvest | Inspect | Grade | Split
-    | Merge | Process | Pack | Store | Ship | Receive | Sell | Recall | Correct,
+    | Merge | Process | Pack | Store | Ship | Receive | Sell | Recall | Correct
+    | LogDemo | DivisionDefine | PesticideDefine | FarmSpray | FarmFertilise | FarmWork | CertificateIssue
+    | PartyPlatformCode | BatchPlatformCode | GIAuthorise | GIRevoke | CertificationAdd | CertificationRevoke | LateApprove,
     Field(discriminator="type"),
 ]
 PSEUDONYM = r"^u[0-9a-f]{16}$"
@@ -140,4 +168,7 @@ __all__ = [
     "ProductDefine", "ProductSpec", "Place", "PartyRegister", "PartySpec", "PartyCredit", "PlotRegister", "PlotSpec",
     "UserCreate", "Harvest", "Inspect", "Result", "Grade", "Split", "Merge", "Part", "Process", "Pack", "NewPackage",
     "Store", "Ship", "Receive", "Sell", "Recall", "Correct",
+    "LogDemo", "Division", "DivisionDefine", "Interval", "PesticideSpec", "PesticideDefine", "FarmSpray", "FarmFertilise",
+    "FarmWork", "NewCertificate", "CertificateIssue", "PartyPlatformCode", "BatchPlatformCode", "GIAuthorise", "GIRevoke",
+    "CertificationSpec", "CertificationAdd", "CertificationRevoke", "LateApprove", "GIRegistration",
 ]

@@ -17,10 +17,29 @@ from trace.domain.inputs.batches import (
     SplitInput,
     StoreInput,
 )
+from trace.domain.inputs.field import (
+    BatchCodeInput,
+    CertificateInput,
+    CertificationInput,
+    CertificationRevokeInput,
+    DemoMarkInput,
+    DivisionInput,
+    FertiliseInput,
+    GIAuthoriseInput,
+    GIRevokeInput,
+    LateApproveInput,
+    PartyCodeInput,
+    PesticideInput,
+    SprayInput,
+    WorkInput,
+)
 from trace.domain.inputs.registry import CreditInput, PartyInput, PlotInput, ProductInput, UserInput
 
 __all__ = [
     "G", "KG", "Input", "parse", "CorrectInput", "GradeInput", "HarvestInput", "InspectInput", "MergeInput", "MergePart",
     "PackInput", "ProcessInput", "ReceiveInput", "RecallInput", "ResultInput", "SellInput", "ShipInput", "SplitInput",
     "StoreInput", "CreditInput", "PartyInput", "PlotInput", "ProductInput", "UserInput",
+    "BatchCodeInput", "CertificateInput", "CertificationInput", "CertificationRevokeInput", "DemoMarkInput", "DivisionInput",
+    "FertiliseInput", "GIAuthoriseInput", "GIRevokeInput", "LateApproveInput", "PartyCodeInput", "PesticideInput",
+    "SprayInput", "WorkInput",
 ]

@@ -41,4 +41,5 @@ def entries(s: Session, indexes: Iterable[int]) -> dict[int, Entry]:
 def read_context(actor: Actor) -> Context:
     """The rules' view of an actor now, for questions such as "what may I do to this batch"."""
     now = rfc3339(utc_now())
-    return Context(actor.party_id, actor.pseudonym, actor.is_admin, parse_log_time(now), now)
+    return Context(actor.party_id, actor.pseudonym, actor.is_admin, parse_log_time(now), now,
+                   version=events.CURRENT_VERSION)

@@ -13,6 +13,7 @@ from trace.domain.identifiers import commitment, new_salt
 from trace.domain.inputs import GradeInput, ReceiveInput, ShipInput, StoreInput
 from trace.domain.messages import N_
 from trace.domain.rules import Built, apply_of, check_of, command
+from trace.domain.rules.certificates import receipt_certificate
 from trace.domain.rules.common import (
     HANDLERS,
     acting_party,
@@ -28,7 +29,8 @@ from trace.domain.state import State
 from trace.domain.tables.batches import ShipmentVehicle
 
 SHIP_TO_SELF = Code("ship.to_self", RuleViolation, N_("You cannot ship to your own party."))
-SHIP_TARGET = Code("ship.target_kind", RuleViolation, N_("Ship only to a processor, cold store, carrier or retailer."))
+SHIP_TARGET = Code("ship.target_kind", RuleViolation,
+                   N_("Ship only to a processor, cold store, carrier, retailer or produce buyer."))
 NOT_ADDRESSEE = Code("custody.not_addressee", Forbidden, N_("Batch %(lot)s was not shipped to your party."))
 
 
@@ -127,8 +129,10 @@ def apply_ship(state: State, ev: Ship, ctx: Context) -> None:
 
 @command("receive", ReceiveInput)
 def build_receive(state: State, inp: ReceiveInput, ctx: Context) -> Built:
-    """A receipt."""
-    return Built(Receive(batch=inp.batch, occurred_at=when(inp.occurred_at, ctx)))
+    """A receipt, with the certificate the batch travels with (the receiver keeps it)."""
+    batch = state.batch(inp.batch)
+    return Built(Receive(batch=inp.batch, occurred_at=when(inp.occurred_at, ctx),
+                         certificate=receipt_certificate(state, batch) if batch is not None else None))
 
 
 @check_of(Receive)
