@@ -19,13 +19,19 @@ if not hasattr(trace, "create_app"):
 
 from trace import create_app  # noqa: E402
 from trace.cli import migrate  # noqa: E402
-from trace.clock import CHINA, FollowingClock  # noqa: E402
+from trace.clock import CHINA  # noqa: E402
 from trace.db import Base, read_session, write_session  # noqa: E402
 from trace.domain.actors import SYSTEM, Actor  # noqa: E402
 from trace.domain.commands import Trace  # noqa: E402
 from trace.ledger.store import Ledger  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+SEASON = 2025
+# A test records its season (SEASON) in that season's own time, as the demo does: every app the
+# tests make (in this process or a spawned one) records each command when it says it happened,
+# with a demo clock (trace.clock.FollowingClock: its entries say they are demo data), so that the
+# time rules hold for it. Tests of the time rules make a Trace with a clock of their own.
+os.environ.setdefault("TRACE_DEMO_CLOCK", f"{SEASON}-01-01")
 PG_URL = os.environ.get("TRACE_TEST_POSTGRES", "")
 ENGINES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 if os.environ.get("TRACE_REQUIRE_POSTGRES") and not PG_URL:
@@ -97,11 +103,6 @@ def app(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     svc = app.extensions["trace"]
     with write_session(svc.engine) as s:
         Ledger.create_head(s)
-    # A test records its season (SEASON, in 2025) in that season's time, as the demo does: the
-    # clock follows the times the test records (see trace.clock.FollowingClock), so that the
-    # time rules (no entry recorded more than 7 days late) hold for it; tests of those rules
-    # make a Trace with a clock of their own.
-    svc.trace.clock = FollowingClock(datetime(SEASON, 1, 1, tzinfo=CHINA))
     yield app
     svc.engine.dispose()
 
@@ -126,9 +127,6 @@ def svc(app):  # type: ignore[no-untyped-def]
 def tr(svc) -> Trace:  # type: ignore[no-untyped-def]
     """The domain service."""
     return svc.trace
-
-
-SEASON = 2025
 
 
 def t(month: int, day: int, hour: int = 9) -> datetime:

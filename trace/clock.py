@@ -88,14 +88,16 @@ def season_of(t: datetime | str) -> int:
 
 
 class FollowingClock:
-    """A clock for a world recorded in its own time: a demo season loaded in December, a test's
-    season, a benchmark's year. Its "now" is the latest time recorded so far; a command that
-    says when it happened moves it on to that time (never back, never past the real now), so
-    that what the world records is recorded when it happened, as it would have been live.
+    """A demo clock: for a world recorded in its own time (a demo season loaded in December, a
+    test's season, a benchmark's year). A command that says when it happened is recorded at that
+    time (never later than the real now); one that does not, at the last such time.
 
-    Every entry's `recorded_at` is this clock's time: the log shows the clock (and verify checks
-    every time rule against it), so nothing recorded this way passes for a live record of a real
-    day. The demo also logs a `log.demo` entry first, and every page then says "demo data"."""
+    Every entry it records says so (`demo` in the entry, from encoding version 3) and its
+    `recorded_at` is the demo's own time: verify checks every time rule against that time, and
+    every page of a log holding such entries says "demo data". So a season recorded after the
+    fact with this clock can never pass for records made on the day."""
+
+    demo = True
 
     def __init__(self, start: datetime, real: Clock = utc_now) -> None:
         self.now = start.astimezone(UTC)
@@ -105,15 +107,11 @@ class FollowingClock:
         return self.now
 
     def follow(self, at: datetime | None) -> datetime:
-        """The time at which to record something that happened `at` (None: now)."""
-        if at is None:
-            return self.now
-        return max(self.now, min(at.astimezone(UTC), self.real()))
-
-    def settle(self, recorded: datetime) -> None:
-        """What was recorded at `recorded` is written: the clock does not go back before it."""
-        self.now = max(self.now, recorded.astimezone(UTC))
+        """Move to the time something that happened `at` is recorded (None: stay); returns it."""
+        if at is not None:
+            self.now = min(at.astimezone(UTC), self.real())
+        return self.now
 
     def advance(self, to: datetime) -> None:
-        """Move the clock on by hand (the demo's late entries are recorded days after they happened)."""
-        self.settle(min(to, self.real()))
+        """Move the clock by hand (the demo records a late entry days after it happened)."""
+        self.now = min(to.astimezone(UTC), self.real())

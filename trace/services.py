@@ -9,6 +9,7 @@ from functools import cached_property
 from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
+from trace.clock import FollowingClock, parse_typed
 from trace.db import make_engine, make_scan_engine
 from trace.domain.commands import Trace
 from trace.domain.scans import ScanCounter
@@ -23,6 +24,7 @@ class Services:
     database_url: str
     origin: str
     key_file: str
+    demo_clock: str | None = None  # TRACE_DEMO_CLOCK: a demo records from this day on in its own time
 
     @cached_property
     def engine(self) -> Engine:
@@ -41,7 +43,11 @@ class Services:
 
     @cached_property
     def trace(self) -> Trace:
-        """The domain's command service."""
+        """The domain's command service. With TRACE_DEMO_CLOCK=YYYY-MM-DD it records in a demo's own
+        time from that day on (trace.clock.FollowingClock): every entry then says it is demo data,
+        and so does every page. Never set it for real records."""
+        if self.demo_clock:
+            return Trace(self.engine, self.ledger, clock=FollowingClock(parse_typed(str(self.demo_clock))))
         return Trace(self.engine, self.ledger)
 
     @cached_property
@@ -86,7 +92,8 @@ def ensure_secret(path: str) -> str:
 
 def init_app(app: Flask) -> None:
     """Attach the services to the app."""
-    app.extensions["trace"] = Services(app.config["DATABASE_URL"], app.config["TRACE_LOG_ORIGIN"], app.config["TRACE_KEY_FILE"])
+    app.extensions["trace"] = Services(app.config["DATABASE_URL"], app.config["TRACE_LOG_ORIGIN"], app.config["TRACE_KEY_FILE"],
+                                       app.config.get("TRACE_DEMO_CLOCK"))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or ensure_secret(app.config["SECRET_KEY_FILE"])
 

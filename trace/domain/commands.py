@@ -76,16 +76,13 @@ class NewPackage:
 class Tx:
     """One write transaction under the log's lock: commands run in it one after another."""
 
-    def __init__(self, session: Session, head: Head, ledger: Ledger, actor: Actor, now: datetime) -> None:
+    def __init__(self, session: Session, head: Head, ledger: Ledger, actor: Actor, now: datetime,
+                 demo: bool = False) -> None:
         self.session = session
         self.staged = Staged(head)  # the log's rows are written once, when the transaction ends
         self.ledger = ledger
         self.state = DbState(session.connection())
-        # Entries are recorded in order: a clock that went back (NTP, a demo clock behind the last
-        # entry) records at the last entry's time rather than before it (verify refuses that).
-        last = self.state.last_recorded_at()
-        if last is not None and rfc3339(now) < last:
-            now = parse_log_time(last)
+        self.demo = demo  # a demo clock records: every entry says so
         # The "now" of the rules is the entry's recorded_at to the millisecond, as in a replay.
         self.recorded_at = rfc3339(now)
         self.now = parse_log_time(self.recorded_at)
@@ -96,7 +93,7 @@ class Tx:
     def context_of(self, actor: Actor) -> Context:
         """The rules' view of an actor in this transaction."""
         return Context(actor.party_id, actor.pseudonym, actor.is_admin, self.now, self.recorded_at,
-                       version=events.CURRENT_VERSION)
+                       version=events.CURRENT_VERSION, demo=self.demo)
 
     def run(self, command: Command, inp: inputs.Input, prepared: dict[str, Any] | None = None,
             actor: Actor | None = None) -> Result:
@@ -120,7 +117,7 @@ class Tx:
     def record(self, event: Event) -> Entry:
         """Check an event, append it, and apply exactly what the log holds, as a replay would."""
         rules.check(self.state, event, self.context)
-        record = events.record(event, self.context.party_id, self.context.user)
+        record = events.record(event, self.context.party_id, self.context.user, self.demo)
         appended = self.ledger.stage(self.staged, record, self.context.recorded_at)
         self.appended += 1
         entry = events.decode(appended.body)
@@ -172,14 +169,12 @@ class Trace:
         now = follow(at) if follow is not None else self.clock()
         with write_session(self.engine) as session:
             head = self.ledger.lock(session)
-            tx = Tx(session, head, self.ledger, actor, now)
+            tx = Tx(session, head, self.ledger, actor, now, demo=bool(getattr(self.clock, "demo", False)))
             yield tx
             if tx.appended:
                 self.ledger.write(session, tx.staged)
                 self.ledger.sign_checkpoint(session, tx.staged.head)
-        settle = getattr(self.clock, "settle", None)
-        if settle is not None and tx.appended:
-            settle(tx.now)
+
 
     def run_many(self, commands: Sequence[tuple[Actor, str, Mapping[str, Any]]]) -> list[Result]:
         """Several commands, each by its actor, in one transaction with one checkpoint (imports,

@@ -63,7 +63,8 @@ def context_of(state: MemoryState, entry: Entry) -> Context:
         is_admin = login.is_admin
     else:
         is_admin = entry.party is None
-    return Context(entry.party, user, is_admin, parse_log_time(entry.recorded_at), entry.recorded_at, entry.index, entry.v)
+    return Context(entry.party, user, is_admin, parse_log_time(entry.recorded_at), entry.recorded_at, entry.index, entry.v,
+                   entry.demo)
 
 
 def replay(entries: Iterable[tuple[int, bytes]], *, watch: tuple[type, Any] | None = None,

@@ -353,7 +353,17 @@ class IdentityState:
     platform_code: str | None
 
 
-FIELD_VALUES = (DivisionState, PesticideState, RegistrationState, IdentityState, FarmRecordState, CertificateState,
+@dataclass(slots=True)
+class LogMarkState:
+    """A mark of the log as a whole: 'demo' from its first entry a demo clock recorded."""
+
+    TABLE: ClassVar[Table] = ft.LogMark.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "name"
+    name: str
+    entry: int
+
+
+FIELD_VALUES = (LogMarkState, DivisionState, PesticideState, RegistrationState, IdentityState, FarmRecordState, CertificateState,
                 ReceiptState, BatchTestState, BatchCodeState, AuthorisationState, CertificationState, LateApprovalState)
 Value = Any
 _COLUMNS: dict[type, tuple[str, ...]] = {
@@ -415,6 +425,7 @@ class State:
     def batch_code(self, batch_id: int) -> BatchCodeState | None: return self._value(BatchCodeState, batch_id)
     def authorisation(self, entry: int) -> AuthorisationState | None: return self._value(AuthorisationState, entry)
     def certification(self, cert_id: int) -> CertificationState | None: return self._value(CertificationState, cert_id)
+    def log_mark(self, name: str) -> LogMarkState | None: return self._value(LogMarkState, name)
     def _value(self, cls: type, key: Any) -> Any: raise NotImplementedError
     def sprays(self, plot_id: int) -> list[FarmRecordState]: raise NotImplementedError
     def harvest_times(self, plot_id: int, product_id: str) -> list[str]: raise NotImplementedError

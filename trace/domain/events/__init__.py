@@ -61,7 +61,6 @@ from trace.domain.events.field import (
     GIRevoke,
     Interval,
     LateApprove,
-    LogDemo,
     NewCertificate,
     PartyPlatformCode,
     BatchPlatformCode,
@@ -89,14 +88,14 @@ VERSIONS = (1, 2, 3)
 EVENT_TYPES: tuple[type[Event], ...] = (
     ProductDefine, PartyRegister, PartyCredit, PlotRegister, UserCreate,
     Harvest, Inspect, Grade, Split, Merge, Process, Pack, Store, Ship, Receive, Sell, Recall, Correct,
-    LogDemo, DivisionDefine, PesticideDefine, FarmSpray, FarmFertilise, FarmWork, CertificateIssue,
+    DivisionDefine, PesticideDefine, FarmSpray, FarmFertilise, FarmWork, CertificateIssue,
     PartyPlatformCode, BatchPlatformCode, GIAuthorise, GIRevoke, CertificationAdd, CertificationRevoke, LateApprove,
 )
 BY_TYPE: dict[str, type[Event]] = {cls.TYPE: cls for cls in EVENT_TYPES}
 AnyEvent = Annotated[
     ProductDefine | PartyRegister | PartyCredit | PlotRegister | UserCreate | Harvest | Inspect | Grade | Split
     | Merge | Process | Pack | Store | Ship | Receive | Sell | Recall | Correct
-    | LogDemo | DivisionDefine | PesticideDefine | FarmSpray | FarmFertilise | FarmWork | CertificateIssue
+    | DivisionDefine | PesticideDefine | FarmSpray | FarmFertilise | FarmWork | CertificateIssue
     | PartyPlatformCode | BatchPlatformCode | GIAuthorise | GIRevoke | CertificationAdd | CertificationRevoke | LateApprove,
     Field(discriminator="type"),
 ]
@@ -113,6 +112,9 @@ class Entry(Model):
     recorded_at: LogTime
     user: Annotated[int, Field(ge=1)] | Annotated[str, Field(pattern=PSEUDONYM)] | None
     v: Annotated[int, Since(2)] = 1
+    # From version 3: whether a demo clock recorded it (trace.clock.FollowingClock), its
+    # recorded_at then being the demo's own time: the log says so, and so does every page.
+    demo: Annotated[bool, Since(3)] = False
 
 
 class MalformedEntry(ValueError):
@@ -154,12 +156,12 @@ def encode(entry: Entry) -> bytes:
     return canonical(out)
 
 
-def record(event: Event, party: int | None, user: str | None) -> dict[str, Any]:
+def record(event: Event, party: int | None, user: str | None, demo: bool = False) -> dict[str, Any]:
     """What the domain hands the ledger for a new entry (the ledger adds index, prev, recorded_at)."""
     problem = check_shape(event, CURRENT_VERSION)
     if problem:  # a command built an incomplete event: a bug, never the user's fault
         raise AssertionError(problem)
-    return {"event": dump(event), "party": party, "user": user, "v": CURRENT_VERSION}
+    return {"demo": demo, "event": dump(event), "party": party, "user": user, "v": CURRENT_VERSION}
 
 
 __all__ = [
@@ -168,7 +170,7 @@ __all__ = [
     "ProductDefine", "ProductSpec", "Place", "PartyRegister", "PartySpec", "PartyCredit", "PlotRegister", "PlotSpec",
     "UserCreate", "Harvest", "Inspect", "Result", "Grade", "Split", "Merge", "Part", "Process", "Pack", "NewPackage",
     "Store", "Ship", "Receive", "Sell", "Recall", "Correct",
-    "LogDemo", "Division", "DivisionDefine", "Interval", "PesticideSpec", "PesticideDefine", "FarmSpray", "FarmFertilise",
+    "Division", "DivisionDefine", "Interval", "PesticideSpec", "PesticideDefine", "FarmSpray", "FarmFertilise",
     "FarmWork", "NewCertificate", "CertificateIssue", "PartyPlatformCode", "BatchPlatformCode", "GIAuthorise", "GIRevoke",
     "CertificationSpec", "CertificationAdd", "CertificationRevoke", "LateApprove", "GIRegistration",
 ]

@@ -1,7 +1,6 @@
 """Events of the field end and of what the law asks around it: the division list, the bureau's
 pesticide list, farming records on plots, 承诺达标合格证 certificates, platform identifiers,
-GI logo authorisations, certifications (green food, organic, GAP), approved late entries and
-the demo log's mark. All of them are new in encoding version 3."""
+GI logo authorisations, certifications (green food, organic, GAP) and approved late entries. All of them are new in encoding version 3."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -196,10 +195,3 @@ class LateApprove(Event):
     earliest: LogTime
     until: LogTime
     reason: text(limits.MAX_REASON)
-
-
-class LogDemo(Event):
-    """The first entry of a demo log: everything in it is demo data, recorded by a demo clock."""
-
-    type: Literal["log.demo"] = "log.demo"
-    note: text(limits.MAX_TEXT)

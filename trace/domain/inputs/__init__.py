@@ -22,7 +22,6 @@ from trace.domain.inputs.field import (
     CertificateInput,
     CertificationInput,
     CertificationRevokeInput,
-    DemoMarkInput,
     DivisionInput,
     FertiliseInput,
     GIAuthoriseInput,
@@ -39,7 +38,7 @@ __all__ = [
     "G", "KG", "Input", "parse", "CorrectInput", "GradeInput", "HarvestInput", "InspectInput", "MergeInput", "MergePart",
     "PackInput", "ProcessInput", "ReceiveInput", "RecallInput", "ResultInput", "SellInput", "ShipInput", "SplitInput",
     "StoreInput", "CreditInput", "PartyInput", "PlotInput", "ProductInput", "UserInput",
-    "BatchCodeInput", "CertificateInput", "CertificationInput", "CertificationRevokeInput", "DemoMarkInput", "DivisionInput",
+    "BatchCodeInput", "CertificateInput", "CertificationInput", "CertificationRevokeInput", "DivisionInput",
     "FertiliseInput", "GIAuthoriseInput", "GIRevokeInput", "LateApproveInput", "PartyCodeInput", "PesticideInput",
     "SprayInput", "WorkInput",
 ]

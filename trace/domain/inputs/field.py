@@ -1,5 +1,5 @@
 """Inputs of the field end: the division list, pesticides, farming records, certificates,
-platform codes, GI logo authorisations, certifications, approvals of late entries, the demo mark.
+platform codes, GI logo authorisations, certifications, approvals of late entries.
 Times are optional (empty: now); dates are Beijing calendar days."""
 from __future__ import annotations
 
@@ -253,13 +253,7 @@ class LateApproveInput(Input):
     reason: Text(limits.MAX_REASON, title=N_("Reason"))
 
 
-class DemoMarkInput(Input):
-    """Mark an empty log as a demo log (its first entry): every page then says demo data."""
-
-    note: Text(limits.MAX_TEXT, title=N_("Note"))
-
-
 __all__ = ["DivisionInput", "PesticideInput", "SprayInput", "FertiliseInput", "WorkInput", "CertificateInput",
            "PartyCodeInput", "BatchCodeInput", "GIAuthoriseInput", "GIRevokeInput", "CertificationInput",
-           "CertificationRevokeInput", "LateApproveInput", "DemoMarkInput", "BASES", "WORK_KINDS", "SCHEMES", "Date",
+           "CertificationRevokeInput", "LateApproveInput", "BASES", "WORK_KINDS", "SCHEMES", "Date",
            "OptionalDate", "DivisionCode"]

@@ -8,8 +8,8 @@ from datetime import datetime
 @dataclass(frozen=True)
 class Context:
     """The acting party and user of an entry, whether the actor administers the system, the time
-    the entry is recorded (the "now" of every time rule), its encoding version and, once appended,
-    its index."""
+    the entry is recorded (the "now" of every time rule), its encoding version, whether a demo
+    clock recorded it and, once appended, its index."""
 
     party_id: int | None
     user: int | str | None
@@ -18,6 +18,7 @@ class Context:
     recorded_at: str
     index: int = -1
     version: int = 2  # the encoding version of the entry (older entries name some fields otherwise)
+    demo: bool = False  # recorded by a demo clock (version 3 entries say so)
 
     def at(self, index: int) -> Context:
         """The same context for the entry at `index`."""

@@ -1,6 +1,5 @@
 """The field end's register: the division list, the bureau's pesticides, platform codes, GI logo
-authorisations, certifications (green food, organic, GAP), approvals of late entries, and the
-mark of a demo log. The bureau keeps these lists as data: no code change adds a pesticide or a
+authorisations, certifications (green food, organic, GAP), and approvals of late entries. The bureau keeps these lists as data: no code change adds a pesticide or a
 village."""
 from __future__ import annotations
 
@@ -20,7 +19,6 @@ from trace.domain.events import (
     GIRevoke,
     Interval,
     LateApprove,
-    LogDemo,
     PartyPlatformCode,
     PesticideDefine,
     PesticideSpec,
@@ -29,7 +27,6 @@ from trace.domain.inputs import (
     BatchCodeInput,
     CertificationInput,
     CertificationRevokeInput,
-    DemoMarkInput,
     DivisionInput,
     GIAuthoriseInput,
     GIRevokeInput,
@@ -81,7 +78,6 @@ CERTIFICATION_NOT_FOUND = Code("certification.not_found", NotFound, N_("Certific
 PLOT_OF_ANOTHER = Code("certification.plot_of_another", RuleViolation, N_("Plot %(plot)s belongs to another party."))
 APPROVAL_WINDOW = Code("late.window", InvalidInput,
                        N_("An approval runs from a time in the past to a time in the next %(days)s days."))
-DEMO_NOT_FIRST = Code("log.demo_not_first", RuleViolation, N_("Only the first entry of an empty log can mark it as a demo log."))
 
 # -- divisions -------------------------------------------------------------------------------------
 
@@ -363,25 +359,3 @@ def check_late(state: State, ev: LateApprove, ctx: Context) -> None:
 def apply_late(state: State, ev: LateApprove, ctx: Context) -> None:
     """The approval stands until its end."""
     state.add(LateApprovalState(ctx.index, ev.party_id, ev.batch, ev.plot, ev.earliest, ev.until, ev.reason))
-
-
-# -- the demo mark ---------------------------------------------------------------------------------
-
-
-@command("log.demo", DemoMarkInput)
-def build_demo(state: State, inp: DemoMarkInput, ctx: Context) -> Built:
-    """The mark."""
-    return Built(LogDemo(note=inp.note))
-
-
-@check_of(LogDemo)
-def check_demo(state: State, ev: LogDemo, ctx: Context) -> None:
-    """The operator marks an empty log, never one that holds records."""
-    regulator_or_admin(state, ctx)
-    if state.last_recorded_at() is not None:
-        raise DEMO_NOT_FIRST(None)
-
-
-@apply_of(LogDemo)
-def apply_demo(state: State, ev: LogDemo, ctx: Context) -> None:
-    """Nothing changes but what every page says (see queries.field.demo_log)."""

@@ -1,14 +1,14 @@
 """Times that can be trusted (entries of encoding version 3 on).
 
-* Entries are recorded in order: an entry's `recorded_at` is not before the entry before it,
-  and no entry goes back to an older encoding (whose rules were laxer).
+* No entry goes back to an older encoding than an entry before it (whose rules were laxer).
 * An event's time is not before the previous event of the batch it is about.
 * An event is recorded at most LATE_DAYS days after it happened, unless the bureau approved
-  the late entry (`late.approve`: a party, a batch or plot or anything, from when, until when),
-  or the bureau records it itself (an official sample's lab report arrives days later).
+  the late entry (`late.approve`: a party, a batch or plot or anything, from when, until when).
+* The bureau's own entries need neither: an official sample's report arrives days after it was
+  taken, when the batch has moved on; the bureau is who approves late entries.
 
 Every time is compared with the entry's own `recorded_at`, in the live path and in verify's
-replay alike: a clock that records a season after the fact shows in the log it writes."""
+replay alike; an entry recorded by a demo clock says so (see trace.clock.FollowingClock)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,10 +22,8 @@ from trace.domain.messages import N_
 from trace.domain.rules import also_apply_of, also_check_of
 from trace.domain.rules.common import is_regulator
 from trace.domain.rules.context import Context
-from trace.domain.state import State
+from trace.domain.state import LogMarkState, State
 
-RECORDED_ORDER = Code("time.recorded_order", RuleViolation,
-                      N_("This entry says it was recorded at %(at)s, before the entry before it (%(before)s)."))
 VERSION_ORDER = Code("log.version_order", RuleViolation,
                      N_("This entry is written in encoding version %(got)s after entries of version %(highest)s."))
 BEFORE_PREVIOUS = Code("time.before_previous", RuleViolation,
@@ -90,28 +88,28 @@ def approved(state: State, ev: Event, ctx: Context, occurred_at: str) -> bool:
 
 @also_check_of()
 def check_times(state: State, ev: Event, ctx: Context) -> None:
-    """The order of entries, the order of a batch's events, and how late an event is recorded."""
+    """The order of encodings, the order of a batch's events, and how late an event is recorded."""
     highest = state.highest_version()
     if ctx.version < highest:
         raise VERSION_ORDER(None, got=ctx.version, highest=highest)
     if ctx.version < 3:
         return
-    before = state.last_recorded_at()
-    if before is not None and ctx.recorded_at < before:
-        raise RECORDED_ORDER(None, at=LocalTime(ctx.recorded_at), before=LocalTime(before))
     occurred = getattr(ev, "occurred_at", None)
     if not isinstance(occurred, str):
+        return
+    if is_regulator(state, ctx):
         return
     for bid in batches_of(ev):
         previous = state.last_event_at(bid)
         if previous is not None and occurred < previous:
             raise BEFORE_PREVIOUS("occurred_at", at=LocalTime(occurred), previous=LocalTime(previous))
-    if is_late(occurred, ctx.recorded_at, LATE_AFTER) and not is_regulator(state, ctx) \
-            and not approved(state, ev, ctx, occurred):
+    if is_late(occurred, ctx.recorded_at, LATE_AFTER) and not approved(state, ev, ctx, occurred):
         raise TOO_LATE("occurred_at", at=LocalTime(occurred), days=limits.LATE_DAYS, now=LocalTime(ctx.recorded_at))
 
 
 @also_apply_of()
 def note_recorded(state: State, ev: Event, ctx: Context) -> None:
-    """The next entry is recorded after this one, in this encoding or a newer one."""
+    """The next entry is written in this encoding or a newer one; a log with a demo entry says so."""
     state.recorded(ctx.recorded_at, ctx.version)
+    if ctx.demo and state.log_mark("demo") is None:
+        state.add(LogMarkState("demo", ctx.index))

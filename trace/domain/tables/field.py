@@ -178,3 +178,12 @@ class PartyPerson(Base):
     name: Mapped[str] = mapped_column(String(60))
     id_number: Mapped[str] = mapped_column(String(18))
     salt: Mapped[str] = mapped_column(String(32))
+
+
+class LogMark(Base):
+    """A mark of the whole log: 'demo', from the first entry a demo clock recorded (every page of
+    such a log says "demo data")."""
+
+    __tablename__ = "log_marks"
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    entry: Mapped[int] = mapped_column(BigInteger)

@@ -32,6 +32,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("division", sa.String(length=12), nullable=True))
 
     op.create_table(
+        "log_marks",
+        sa.Column("name", sa.String(length=20), nullable=False),
+        sa.Column("entry", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_log_marks")),
+    )
+    op.create_table(
         "divisions",
         sa.Column("code", sa.String(length=12), nullable=False),
         sa.Column("name", sa.String(length=40), nullable=False),
@@ -196,7 +202,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("party_persons_private", "party_identities", "product_registrations", "late_approvals",
                   "certifications", "gi_authorisations", "batch_codes", "batch_tests", "certificate_receipts",
-                  "certificates", "farm_operators_private", "farm_records", "pesticides", "divisions"):
+                  "certificates", "farm_operators_private", "farm_records", "pesticides", "divisions", "log_marks"):
         op.drop_table(table)
     with op.batch_alter_table("plots") as batch_op:
         batch_op.drop_column("division")
