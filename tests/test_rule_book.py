@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import t, uscc
+from tests.field_cases import FIELD_BUILD_ONLY, FIELD_CASES
 from tests.forge import forge
 from trace.db import read_session, write_session
 from trace.domain.actors import SYSTEM
@@ -502,8 +503,9 @@ def _(tr, w, svc):  # type: ignore[no-untyped-def]
         w["grower"], None, True
 
 
+CASES.update(FIELD_CASES)  # the field end's cases (tests/field_cases.py)
 # Raised while a command is built from its input, before there is an event: an entry cannot break them.
-BUILD_ONLY = {"input.coordinates_pair", "user.taken", "sell.too_few"}
+BUILD_ONLY = {"input.coordinates_pair", "user.taken", "sell.too_few"} | FIELD_BUILD_ONLY
 
 
 def test_every_rule_has_a_case() -> None:
@@ -518,8 +520,8 @@ def test_every_rule_has_a_case() -> None:
 @pytest.mark.parametrize("code", sorted(CASES))
 def test_a_forged_entry_that_breaks_a_rule_is_named(code: str, tr, world, svc, runner) -> None:  # type: ignore[no-untyped-def]
     assert runner.invoke(args=["verify"]).exit_code == 0
-    event, party, user, apply = CASES[code](tr, world, svc)
-    index = forge(svc, event, party=party, user=user, apply=apply)
+    event, party, user, apply, *how = CASES[code](tr, world, svc)  # how: the forged entry's version, recorded_at
+    index = forge(svc, event, party=party, user=user, apply=apply, **(how[0] if how else {}))
     result = runner.invoke(args=["verify"])
     assert result.exit_code == 1, result.output
     assert f"entry {index}: {code}:" in result.output and f"first bad entry: {index}" in result.output
