@@ -90,7 +90,8 @@ def season_of(t: datetime | str) -> int:
 class FollowingClock:
     """A demo clock: for a world recorded in its own time (a demo season loaded in December, a
     test's season, a benchmark's year). A command that says when it happened is recorded at that
-    time (never later than the real now); one that does not, at the last such time.
+    time (never later than the real now); one that does not, at the last such time (or, with
+    `untimed_now`, at the real now: what a test means by "now").
 
     Every entry it records says so (`demo` in the entry, from encoding version 3) and its
     `recorded_at` is the demo's own time: verify checks every time rule against that time, and
@@ -99,17 +100,21 @@ class FollowingClock:
 
     demo = True
 
-    def __init__(self, start: datetime, real: Clock = utc_now) -> None:
+    def __init__(self, start: datetime, real: Clock = utc_now, *, untimed_now: bool = False) -> None:
         self.now = start.astimezone(UTC)
         self.real = real
+        self.untimed_now = untimed_now  # a command that gives no time happens at the real now
 
     def __call__(self) -> datetime:
         return self.now
 
     def follow(self, at: datetime | None) -> datetime:
-        """Move to the time something that happened `at` is recorded (None: stay); returns it."""
+        """Move to the time something that happened `at` is recorded (None: the real now when
+        `untimed_now`, else stay); returns it."""
         if at is not None:
             self.now = min(at.astimezone(UTC), self.real())
+        elif self.untimed_now:
+            self.now = self.real()
         return self.now
 
     def advance(self, to: datetime) -> None:

@@ -43,11 +43,12 @@ class Services:
 
     @cached_property
     def trace(self) -> Trace:
-        """The domain's command service. With TRACE_DEMO_CLOCK=YYYY-MM-DD it records in a demo's own
-        time from that day on (trace.clock.FollowingClock): every entry then says it is demo data,
-        and so does every page. Never set it for real records."""
+        """The domain's command service. With TRACE_DEMO_CLOCK=YYYY-MM-DD it records each command
+        at the time the command says it happened (trace.clock.FollowingClock; one that says none,
+        now): every entry then says it is demo data, and so does every page. For demos and tests
+        that record a past season; never for real records."""
         if self.demo_clock:
-            return Trace(self.engine, self.ledger, clock=FollowingClock(parse_typed(str(self.demo_clock))))
+            return Trace(self.engine, self.ledger, clock=FollowingClock(parse_typed(str(self.demo_clock)), untimed_now=True))
         return Trace(self.engine, self.ledger)
 
     @cached_property

@@ -258,9 +258,10 @@ class Trace:
         return NewBatch(ev.child.id, ev.child.lot)  # type: ignore[attr-defined]
 
     def pack(self, actor: Actor, batch_id: object, *, count: object, net_g: object,
-             occurred_at: datetime | str | None = None) -> list[tuple[NewPackage, str]]:
+             occurred_at: datetime | str | None = None, shelf_life_days: object = None) -> list[tuple[NewPackage, str]]:
         """Pack `count` packages of `net_g` each; returns the packages with their secret serials."""
-        res = self.run("pack", actor, {"batch": batch_id, "count": count, "net_g": net_g, "occurred_at": occurred_at})
+        res = self.run("pack", actor, {"batch": batch_id, "count": count, "net_g": net_g, "occurred_at": occurred_at,
+                                       "shelf_life_days": shelf_life_days})
         ev = res.event
         return [(NewPackage(p.id, ev.batch, p.net_g, p.serial_hash, res.entry), sn)  # type: ignore[attr-defined]
                 for p, sn in zip(ev.packages, res.private["serials"], strict=True)]  # type: ignore[attr-defined]

@@ -27,3 +27,4 @@ PLATFORM_CODE = r"[0-9A-Za-z-]{4,40}"  # codes of the national traceability plat
 LATE_DAYS = 7  # an event may be recorded at most this many days after it happened, unless approved
 LATE_MARK_HOURS = 24  # recorded more than this after it happened: 补录 on the public page
 MAX_APPROVAL_DAYS = 60  # how long an approval of late entries may stay open
+MAX_SHELF_DAYS = 3650  # a shelf life of ten years is a typo

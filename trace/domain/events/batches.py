@@ -131,6 +131,8 @@ class Pack(Event):
     batch: Id
     occurred_at: LogTime
     packages: Annotated[list[NewPackage], Field(min_length=1, max_length=limits.MAX_PACK)]
+    # From version 3: the shelf life printed on the labels (Art. 38), in days, when the packer gives it.
+    shelf_life_days: Annotated[int | None, Since(3), Field(ge=1, le=limits.MAX_SHELF_DAYS)] = None
 
 
 class Store(Event):

@@ -24,6 +24,7 @@ from trace.domain.events import Event, Recall
 from trace.domain.identifiers import LOT_RE, SERIAL_CHARS, SERIAL_LEN, serial_hash
 from trace.domain.limits import MAX_ID
 from trace.domain.messages import N_
+from trace.domain.queries import field as field_queries
 from trace.domain.queries.entries import entries, read_context
 from trace.domain.queries.labels import printable
 from trace.domain.rules import offers
@@ -238,8 +239,11 @@ class LabelData:
     product_en: str
     gtin: str | None
     packer_name: str
-    packer_uscc: str
-    packer_gi_logo: bool
+    packer_uscc: str | None
+    packer_gi_logo: bool  # the packer may show the GI badge on these packages (queries.field.gi_authorised)
+    origin: str = ""
+    grade: str = ""
+    shelf_life: str = ""
 
 
 @dataclass(frozen=True)
@@ -514,8 +518,12 @@ def label_data(engine: Engine, actor: Actor, batch_id: object, *, pack_entry: ob
         printable(batch, "batch")  # as `flask labels` does: no new labels for fruit that must not be sold
         packer = s.get_one(Party, actor.party_id)
         product = s.get_one(Product, batch.product_id)
+        extras = {e: field_queries.label_extras(s, batch, packer.id, e, next(p.packed_at for p, _ in found if p.pack_entry == e))
+                  for e in entries}
         return [LabelData(pkg.id, serial, pkg.net_g, pkg.packed_at, batch.lot_code, product.name_zh, product.name_en,
-                          product.gtin, packer.name, packer.uscc, bool(packer.gi_logo)) for pkg, serial in found]
+                          product.gtin, field_queries.public_party_name(s, packer), packer.uscc, extras[pkg.pack_entry].gi_badge,
+                          extras[pkg.pack_entry].origin, extras[pkg.pack_entry].grade, extras[pkg.pack_entry].shelf_life)
+                for pkg, serial in found]
 
 
 _CROCKFORD = str.maketrans({"I": "1", "L": "1", "O": "0"})

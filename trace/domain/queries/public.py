@@ -33,6 +33,7 @@ from trace.domain import scans
 from trace.domain.events import Entry, Event
 from trace.domain.identifiers import lot_path, package_path, serial_hash
 from trace.domain.queries.entries import raw as raw_entries
+from trace.domain.queries.field import public_facts as field_facts
 from trace.domain.tables.batches import Batch, BatchEvent, BatchLink, Package, PackageSecret
 from trace.domain.tables.catalogue import Product
 from trace.domain.tables.parties import Party, Plot
@@ -368,6 +369,7 @@ class ConsumerView:
             "checkpoint": {k: cp[k] for k in ("size", "root", "origin", "note", "verified", "signed_at")},
             "all_included": all(st["included"] for st in steps),
         }
+        facts.update(field_facts(s, batch, package, facts))  # the field end's facts (queries.field)
         if package is not None:
             facts["package"] = {"id": package.id, "net_g": package.net_g, "packed_at": package.packed_at,
                                 "status": package.status, "sold_at": package.sold_at, "pack_entry": package.pack_entry,
