@@ -7,7 +7,8 @@ and the domain, so it imports neither."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 
 CHINA = timezone(timedelta(hours=8), "CST")
@@ -118,5 +119,16 @@ class FollowingClock:
         return self.now
 
     def advance(self, to: datetime) -> None:
-        """Move the clock by hand (the demo records a late entry days after it happened)."""
+        """Move the clock by hand."""
         self.now = min(to.astimezone(UTC), self.real())
+
+    @contextmanager
+    def recording_at(self, when: datetime) -> Iterator[None]:
+        """Record what is run meanwhile at `when`, whatever it says happened (the demo's late
+        entries: recorded days after the fact, so that the rules treat them as late)."""
+        held, self.follow = self.follow, lambda at: self.now  # type: ignore[method-assign]
+        self.advance(when)
+        try:
+            yield
+        finally:
+            self.follow = held  # type: ignore[method-assign]
