@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from trace.cli import accounts, core, do, labels
+from trace.cli import accounts, core, do, field, labels
 from trace.cli.core import init_database, migrate, verify_all
 
 __all__ = ["init_app", "init_database", "migrate", "verify_all"]
@@ -15,3 +15,4 @@ def init_app(app: Flask) -> None:
     do.init_app(app)
     accounts.init_app(app)
     labels.init_app(app)
+    field.init_app(app)

@@ -27,6 +27,7 @@ from trace.domain.state import (
     _COLUMNS,
     FIELD_VALUES,
     BatchState,
+    IdentityState,
     LinkState,
     MemoryState,
     PackageState,
@@ -219,7 +220,8 @@ def _private(conn: Connection, state: MemoryState) -> Difference | None:
         PartyIdentity, PartyIdentity.party_id == PartyPerson.party_id, isouter=True)
     for pid, name, number, salt, committed in _stream(conn, persons):
         if committed != commitment("person", salt, person_value(name, number)):
-            return Difference("party_persons_private", None, f"party {pid}: the person kept is not the one the log committed to")
+            return Difference("party_persons_private", (IdentityState, pid),
+                              f"party {pid}: the person kept is not the one the log committed to")
     vehicles = select(ShipmentVehicle.entry, ShipmentVehicle.plate, ShipmentVehicle.salt, LogEntry.body).join(
         LogEntry, LogEntry.idx == ShipmentVehicle.entry, isouter=True)
     for entry, plate, salt, body in _stream(conn, vehicles):

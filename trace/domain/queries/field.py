@@ -90,7 +90,7 @@ def registration(s: Session, product_id: str, gi_ref: str) -> dict[str, Any]:
 
 def gi_authorised(s: Session, party_id: int | None, product_id: str, day: str, entry: int | None = None) -> bool:
     """Whether a party may use the GI special logo on a product on a day (and, when `entry` is
-    given, was not revoked before that entry). A party registered before version 3 (no identity
+    given, was authorised before that entry and not revoked before it). A party registered before version 3 (no identity
     record) keeps the register's old per-party mark when no authorisation of it is recorded."""
     if party_id is None:
         return False
@@ -98,6 +98,8 @@ def gi_authorised(s: Session, party_id: int | None, product_id: str, day: str, e
     for a in rows:
         if a.product_id != product_id or a.valid_from > day or (a.valid_until is not None and a.valid_until < day):
             continue
+        if entry is not None and a.entry > entry:
+            continue  # recorded after the packing it would cover
         if a.revoked_entry is not None and (entry is None or a.revoked_entry < entry):
             continue
         return True
