@@ -204,14 +204,7 @@ def public_facts(s: Session, batch: Batch, package: Package | None, facts: dict[
     households, never by their (masked) names."""
     product = batch.product
     journey = facts.get("journey", [])
-    for step in journey:  # people are not named on a consumer's page
-        for party in (step.get("party"), (step.get("details") or {}).get("to")):
-            if isinstance(party, dict) and party.get("uscc") is None and party.get("kind") in ("grower", "buyer"):
-                party["name"] = HOUSEHOLD
-    for origin in facts.get("origins", []):
-        grower = origin.get("grower")
-        if isinstance(grower, dict) and grower.get("uscc") is None:
-            grower["name"] = HOUSEHOLD
+    _unname(facts)  # people are not named on a consumer's page
     seasons = []
     harvests = s.execute(select(Batch).where(Batch.id.in_(_harvest_ancestors(s, batch.id)))).scalars().all()
     for h in sorted(harvests, key=lambda b: b.id):
@@ -275,6 +268,18 @@ def label_extras(s: Session, batch: Batch, packer_id: int | None, pack_entry: in
     days = getattr(pack.event, "shelf_life_days", None) if pack is not None else None
     return LabelExtras(origin, batch.grade, f"{days} 天 days" if days else "",
                        gi_authorised(s, packer_id, batch.product_id, _day(packed_at), pack_entry))
+
+
+def _unname(value: Any) -> None:
+    """Every party of the facts that is a natural person (no credit code) shows as a household."""
+    if isinstance(value, dict):
+        if {"name", "kind", "uscc"} <= value.keys() and value["uscc"] is None:
+            value["name"] = HOUSEHOLD
+        for v in value.values():
+            _unname(v)
+    elif isinstance(value, list):
+        for v in value:
+            _unname(v)
 
 
 def _harvest_ancestors(s: Session, batch_id: int) -> set[int]:
