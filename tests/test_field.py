@@ -17,14 +17,14 @@ from sqlalchemy import select, text
 from tests.conftest import t, uscc
 from trace.clock import FollowingClock
 from trace.db import read_session, write_session
-from trace.domain.actors import SYSTEM, Actor
 from trace.domain import events
+from trace.domain.actors import SYSTEM, Actor
 from trace.domain.commands import Trace
 from trace.domain.errors import DomainError, Forbidden, InvalidInput, NotFound, RuleViolation
+from trace.domain.events import Grade
 from trace.domain.identifiers import ID_WEIGHTS, id_check_char, id_number_problem, masked_name
 from trace.domain.queries import field as fq
 from trace.domain.queries.labels import label_infos
-from trace.domain.events import Grade
 from trace.domain.replay import ReplayError, replay
 from trace.domain.tables.batches import Batch
 from trace.domain.tables.field import Certificate, CertificateReceipt, FarmRecord, PartyPerson

@@ -23,8 +23,8 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from trace.clock import parse_log_time, rfc3339
-from trace.domain.tables.batches import Batch, BatchEvent, BatchLink, Package
 from trace.domain.tables import field as ft
+from trace.domain.tables.batches import Batch, BatchEvent, BatchLink, Package
 from trace.domain.tables.catalogue import Product, ProductArea, area_allows
 from trace.domain.tables.parties import Party, Plot, User
 from trace.ledger.models import LogEntry

@@ -48,6 +48,7 @@ from trace.domain.events.batches import (
     Store,
 )
 from trace.domain.events.field import (
+    BatchPlatformCode,
     CertificateIssue,
     CertificationAdd,
     CertificationRevoke,
@@ -63,7 +64,6 @@ from trace.domain.events.field import (
     LateApprove,
     NewCertificate,
     PartyPlatformCode,
-    BatchPlatformCode,
     PesticideDefine,
     PesticideSpec,
 )

@@ -11,7 +11,6 @@ from trace.domain.errors import Code, InvalidInput
 from trace.domain.identifiers import gtin_problem, id_number_problem, uscc_problem
 from trace.domain.inputs.base import (
     PATTERN,
-    REQUIRED,
     AreaMu,
     Choice,
     Coordinate,
