@@ -20,7 +20,7 @@ from trace.domain.queries import field
 from trace.domain.queries.public import origin_plots
 from trace.domain.tables.batches import Batch, BatchEvent, Package, PackageSecret
 from trace.domain.tables.catalogue import Product
-from trace.domain.tables.field import Certificate
+from trace.domain.tables.field import Certificate, PartyPerson
 from trace.domain.tables.parties import Party, PartyContact
 from trace.labels import CertificateInfo, LabelInfo
 
@@ -129,8 +129,12 @@ BASIS_WORDS = {"control": "质量安全控制", "own_test": "自行检测", "com
 
 
 def _recorded_certificate(s: Session, base_url: str, batch: Batch, cert: Certificate) -> CertificateInfo:
+    """The certificate as issued. It travels with the produce to the buyer, so it names its
+    issuer and contact as the rules ask, a household by its name too (which the public page and
+    the log never show)."""
     party = s.get_one(Party, cert.party_id)
     contact = s.get(PartyContact, party.id)
+    person = s.get(PartyPerson, party.id)
     plots = origin_plots(s, batch.id)
     places = sorted({f"{p.township}{p.village}" for p in plots})
     sources = [int(x) for x in cert.sources.split(",") if x]
@@ -138,6 +142,7 @@ def _recorded_certificate(s: Session, base_url: str, batch: Batch, cert: Certifi
         url=base_url.rstrip("/") + lot_path(batch.lot_code, batch.product.gtin),
         product_zh=batch.product.name_zh, product_en=batch.product.name_en, lot_code=batch.lot_code,
         quantity_g=cert.quantity_g, origin=COUNTY + "、".join(places) if places else COUNTY,
-        party_name=field.public_party_name(s, party), party_contact=(contact.phone if contact and contact.phone else "") or (party.uscc or ""),
+        party_name=person.name if person else party.name,
+        party_contact=(contact.phone if contact and contact.phone else "") or (party.uscc or ""),
         issued_on=china_date(cert.issued_at), basis=BASIS_WORDS[cert.basis], number=field.certificate_number(cert),
         replaces="、".join(field.certificate_number_of(s, x) for x in sources))
