@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 HOST ?= 127.0.0.1
+# The local demo witness listens beside the app (7380 for the default port 5000).
+WITNESS_PORT ?= $(shell echo $$(($(PORT) + 2380)))
 STAMP := $(VENV)/.installed
 
 .PHONY: run test setup db bench clean translations
@@ -29,10 +31,19 @@ db: setup
 	$(BIN)/flask --app trace init
 	$(BIN)/flask --app trace demo --if-empty
 
+# One local witness (its own key and state in instance/) runs beside the app for the demo, and
+# the app asks it to cosign; the bureau runs its own on its own machine (see the README).
 run: db
 	@echo "Demo packages a consumer might scan:"
 	@TRACE_PUBLIC_URL=http://$(HOST):$(PORT) $(BIN)/flask --app trace packages --limit 3
-	@echo "Serving on http://$(HOST):$(PORT)/  portal: http://$(HOST):$(PORT)/login  public log: http://$(HOST):$(PORT)/log/checkpoint"
+	@wkey="$$($(BIN)/flask --app trace witness key)" || exit 1; \
+	export TRACE_WITNESSES="$$wkey http://$(HOST):$(WITNESS_PORT)"; \
+	$(BIN)/flask --app trace witness serve --host $(HOST) --port $(WITNESS_PORT) & wpid=$$!; \
+	trap 'kill $$wpid 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python -c "import socket, sys, time; exec('for _ in range(200):\n try: socket.create_connection((\"$(HOST)\", $(WITNESS_PORT)), 1).close(); sys.exit(0)\n except OSError: time.sleep(0.1)'); sys.exit('the demo witness did not start')" || exit 1; \
+	$(BIN)/flask --app trace witness cosign || true; \
+	echo "Serving on http://$(HOST):$(PORT)/  portal: http://$(HOST):$(PORT)/login  public log: http://$(HOST):$(PORT)/log/checkpoint"; \
+	echo "Local demo witness: http://$(HOST):$(WITNESS_PORT)/  audit page (regulator): http://$(HOST):$(PORT)/audit"; \
 	$(BIN)/gunicorn --chdir $(CURDIR) --bind $(HOST):$(PORT) --workers 2 --threads 4 --access-logfile - 'trace:create_app()'
 
 test: setup

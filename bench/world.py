@@ -106,7 +106,8 @@ def season(tr: Trace, *, entries: int, packages: int, growers: int = 20) -> dict
                                           "occurred_at": at(900)}),
         ]
         if i % 100 == 42:
-            journey.append((actors["regulator"], "recall", {"batch": bid, "reason": "抽检霉变超标 mould found", "occurred_at": at(960)}))
+            journey.append((actors["regulator"], "recall", {"batch": bid, "reason": "抽检霉变超标 mould found", "level": 2,
+                                                                "occurred_at": at(960)}))
         next_package += per_pack
         made["batches"] += next_batch - bid
         made["packages"] += per_pack

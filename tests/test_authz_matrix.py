@@ -54,7 +54,7 @@ def payload(action: str, sc: Any, batch: int, role: str, partner: int | None = N
         "store": {"facility": "3号冷库", "temperature_c": "1.5"},
         "ship": {"to_party": str(w["carrier"] if role == "retailer" else w["retailer"]), "vehicle": "宁E·12345"},
         "sell": {"loose_kg": "1"},
-        "recall": {"reason": "抽检霉变"},
+        "recall": {"level": "3", "reason": "抽检霉变"},
     }[action]
 
 

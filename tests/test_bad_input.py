@@ -120,7 +120,7 @@ def batch_forms(world: dict[str, Any], sc: dict[str, int]) -> dict[str, tuple[di
                   "vehicle": TEXT, "occurred_at": TIME}),
         "sell": ({"packages": "1"}, {"packages": ["-1", "abc", "0", "4"], "loose_kg": ["-1", "abc", "498"],
                                       "occurred_at": TIME}),
-        "recall": ({"reason": "霉变"}, {"reason": REQUIRED, "occurred_at": TIME}),
+        "recall": ({"level": "2", "reason": "霉变"}, {"level": ["", "4", "I", "<b>1</b>"], "reason": REQUIRED, "occurred_at": TIME}),
         "correct": ({"target": str(sc["harvest_entry"]), "field": "note", "value": "补记", "reason": "漏记"},
                     {"target": [*ID_BAD, str(sc["theirs_entry"])], "field": ["", "quantity_g", "<b>note</b>", "note'; --"],
                      "value": REQUIRED, "reason": REQUIRED, "occurred_at": TIME}),
@@ -226,7 +226,7 @@ TEXT_FORMS = {  # a form and its text fields, with what else it needs
     "inspect": ({"report_no": "NX-1", "passed": "yes"}, ["lab"]),
     "grade": ({}, ["grade"]),
     "store": ({"temperature_c": "1.5"}, ["facility"]),
-    "recall": ({}, ["reason"]),
+    "recall": ({"level": "3"}, ["reason"]),
 }
 
 

@@ -158,7 +158,7 @@ def test_a_journey_through_every_form(app, svc, world, logins) -> None:  # type:
     # The grower corrects its grade; the bureau recalls the harvest and everything made from it.
     grade_entry = entry_of(svc, b, "grade")
     step(grower, b, "correct", {"target": str(grade_entry), "field": "grade", "value": "一级", "reason": "复核后降级"})
-    r = step(bureau, b, "recall", {"reason": "抽检霉变超标"})
+    r = step(bureau, b, "recall", {"level": "2", "reason": "抽检霉变超标"})
     assert set(last_event(svc)["event"]["affected"]) == {b, *kids, dried}
     # The whole history and lineage are on the batch pages.
     page = text(proc.get(f"/portal/batch/{kids[0]}"))

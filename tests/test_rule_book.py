@@ -503,6 +503,125 @@ def _(tr, w, svc):  # type: ignore[no-untyped-def]
         w["grower"], None, True
 
 
+# -- version 3: inspections that mean what they say, recall levels and holders' actions, credit days,
+# logins bound to parties (a case returns the encoding version as a fifth item) ----------------------
+
+V3 = 3
+
+
+def _result(name: str, value: str, limit: str, passed: bool) -> Any:
+    from trace.domain.events import Result
+
+    return Result(name=name, value=value, limit=limit, unit="mg/kg", pass_=passed)
+
+
+@case("inspection.official_hold")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    b = _harvest(tr, w)
+    tr.inspect(w["actors"]["bureau"], b.id, lab="宁夏农产品质量检测中心", report_no="R1", passed=False,
+               results=[{"name": "毒死蜱", "value": "0.08", "limit": "0.02", "pass": False}], occurred_at=t(9, 20, 12))
+    # The holder's own passing check, as the issue saw it tried: it must not lift the bureau's hold.
+    return _inspect(b.id, "self"), w["grower"], None, True, V3
+
+
+@case("inspection.verdict_rows")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    b = _harvest(tr, w)
+    ev = Inspect(batch=b.id, kind="self", lab="站", report_no="R", passed=True, certificate_no="", occurred_at=T,
+                 results=[_result("毒死蜱", "0.08", "0.02", False)])
+    return ev, w["grower"], None, True, V3
+
+
+@case("inspection.row_over_limit")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    b = _harvest(tr, w)
+    ev = Inspect(batch=b.id, kind="self", lab="站", report_no="R", passed=True, certificate_no="", occurred_at=T,
+                 results=[_result("铅 Pb", "0.5", "0.1", True)])  # "within the limit" beside a value five times it
+    return ev, w["grower"], None, True, V3
+
+
+def _recall_v3(b: int, **kw: Any) -> Recall:
+    from trace.domain.workdays import deadlines
+
+    start, end = deadlines(kw.get("level") or 1, T)
+    return Recall(**{"batch": b, "reason": "霉变", "affected": [b], "level": 1, "start_by": start, "end_by": end,
+                     "occurred_at": T, **kw})
+
+
+@case("recall.level")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    b = _harvest(tr, w)
+    return _recall_v3(b.id, level=None), w["bureau"], None, True, V3
+
+
+@case("log.recall_deadlines")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    b = _harvest(tr, w)
+    from trace.domain.workdays import deadlines
+
+    _, end = deadlines(3, T)  # a level I recall given level III's thirty working days
+    return _recall_v3(b.id, end_by=end), w["bureau"], None, True, V3
+
+
+def _recalled(tr, w, *, packages: int = 4) -> tuple[Any, int]:  # type: ignore[no-untyped-def]
+    b = _harvest(tr, w, kg=10)
+    tr.pack(w["actors"]["grower"], b.id, count=packages, net_g=1000, occurred_at=t(9, 20, 11))
+    tr.recall(w["actors"]["bureau"], b.id, reason="霉变", level=1, occurred_at=t(9, 20, 12))
+    with read_session(tr.engine) as s:
+        entry = s.execute(text("SELECT recall_entry FROM batches WHERE id = :b"), {"b": b.id}).scalar_one()
+    return b, entry
+
+
+def _action(recall: int, b: int, **kw: Any) -> Any:
+    from trace.domain.events import RecallAction
+
+    return RecallAction(**{"recall": recall, "batch": b, "action": "off_sale", "packages": 1, "loose_g": 0, "note": "",
+                           "occurred_at": T, **kw})
+
+
+@case("recall.no_task")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    b, entry = _recalled(tr, w)
+    return _action(entry - 1, b.id), w["grower"], None, False, V3  # the pack entry is not a recall
+
+
+@case("recall.not_holder")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    b, entry = _recalled(tr, w)
+    return _action(entry, b.id), w["retailer"], None, True, V3
+
+
+@case("recall.action_empty")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    b, entry = _recalled(tr, w)
+    return _action(entry, b.id, packages=0), w["grower"], None, True, V3
+
+
+@case("recall.action_exceeds")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    b, entry = _recalled(tr, w, packages=4)
+    tr.recall_action(w["actors"]["grower"], entry, b.id, action="off_sale", packages=3, occurred_at=t(9, 20, 13))
+    return _action(entry, b.id, packages=2), w["grower"], None, True, V3  # only one is still out
+
+
+@case("credit.start_missing")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    return PartyCredit(party_id=w["grower"], status="black", reason="x", start=None, end=None), w["bureau"], None, True, V3
+
+
+@case("credit.dates")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    ev = PartyCredit(party_id=w["grower"], status="black", reason="x", start="2025-09-20", end="2025-09-01")
+    return ev, w["bureau"], None, True, V3
+
+
+@case("user.not_found")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    from trace.domain.events import UserBind
+
+    return UserBind(user="u00000000000000dd", party_id=w["grower"]), None, None, False, V3
+
+
 CASES.update(FIELD_CASES)  # the field end's cases (tests/field_cases.py)
 # Raised while a command is built from its input, before there is an event: an entry cannot break them.
 BUILD_ONLY = {"input.coordinates_pair", "user.taken", "sell.too_few"} | FIELD_BUILD_ONLY
@@ -520,8 +639,9 @@ def test_every_rule_has_a_case() -> None:
 @pytest.mark.parametrize("code", sorted(CASES))
 def test_a_forged_entry_that_breaks_a_rule_is_named(code: str, tr, world, svc, runner) -> None:  # type: ignore[no-untyped-def]
     assert runner.invoke(args=["verify"]).exit_code == 0
-    event, party, user, apply, *how = CASES[code](tr, world, svc)  # how: the forged entry's version, recorded_at
-    index = forge(svc, event, party=party, user=user, apply=apply, **(how[0] if how else {}))
+    event, party, user, apply, *how = CASES[code](tr, world, svc)  # how: the entry's version, or forge's options
+    opts = (how[0] if isinstance(how[0], dict) else {"version": how[0]}) if how else {}
+    index = forge(svc, event, party=party, user=user, apply=apply, **opts)
     result = runner.invoke(args=["verify"])
     assert result.exit_code == 1, result.output
     assert f"entry {index}: {code}:" in result.output and f"first bad entry: {index}" in result.output

@@ -25,12 +25,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     from trace import cli, extensions, services
-    from trace.web import auth, portal, public
+    from trace.web import audit, auth, portal, public, tiles
 
     services.init_app(app)
     extensions.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(tiles.bp)
+    app.register_blueprint(audit.bp)
     cli.init_app(app)
     return app

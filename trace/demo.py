@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
+from trace import demo_bureau
 from trace.clock import CHINA, FollowingClock, utc_now
 from trace.db import read_session
 from trace.domain import accounts
@@ -226,6 +227,7 @@ def load(trace: Trace, seed: int = 2026) -> str:
     plan.run()
     clock.advance(datetime(year, 11, 30, 18, tzinfo=CHINA))
     trace.set_credit(bureau, coop_apple, "red", "连续三年抽检全部合格 three years without a failed test")
+    demo_bureau.load(trace)
     with read_session(trace.engine) as s:
         nb = s.scalar(select(func.count()).select_from(Batch))
         npk = s.scalar(select(func.count()).select_from(Package))

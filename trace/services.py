@@ -13,8 +13,11 @@ from trace.clock import FollowingClock, parse_typed
 from trace.db import make_engine, make_scan_engine
 from trace.domain.commands import Trace
 from trace.domain.scans import ScanCounter
+from trace.ledger import keyfile
 from trace.ledger.note import NoteSigner, generate_private_key
+from trace.ledger.signer import SignerRecord
 from trace.ledger.store import Ledger
+from trace.ledger.witnessing import Cosigning, WitnessConfig, parse_witnesses
 
 
 @dataclass
@@ -24,6 +27,8 @@ class Services:
     database_url: str
     origin: str
     key_file: str
+    record_file: str = ""  # the signer's record, beside the key (default: key file + ".record")
+    witnesses_spec: str = ""  # TRACE_WITNESSES: "vkey url" entries the log asks to cosign
     demo_clock: str | None = None  # TRACE_DEMO_CLOCK: a demo records from this day on in its own time
 
     @cached_property
@@ -38,8 +43,21 @@ class Services:
 
     @cached_property
     def ledger(self) -> Ledger:
-        """The log."""
-        return Ledger(self.origin, self.signer)
+        """The log; with witnesses configured, each committed checkpoint wakes the cosigning thread."""
+        ledger = Ledger(self.origin, self.signer, record=SignerRecord(self.record_file or self.key_file + ".record"))
+        if self.witnesses:
+            ledger.on_checkpoint = lambda: self.cosigning.notify()
+        return ledger
+
+    @cached_property
+    def witnesses(self) -> list[WitnessConfig]:
+        """The witnesses the log asks to cosign its checkpoints."""
+        return parse_witnesses(self.witnesses_spec)
+
+    @cached_property
+    def cosigning(self) -> Cosigning:
+        """The witness client (its thread starts on the first checkpoint it is told about)."""
+        return Cosigning(self.engine, self.ledger, self.witnesses)
 
     @cached_property
     def trace(self) -> Trace:
@@ -59,22 +77,7 @@ class Services:
 
 def ensure_key(path: str, name: str) -> str:
     """Read the private signing key, creating it with mode 0600 if it does not exist yet."""
-    try:
-        with open(path, encoding="ascii") as f:
-            return f.read().strip()
-    except FileNotFoundError:
-        pass
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    key = generate_private_key(name)
-    # O_EXCL: two processes starting at once must not both write a key.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        with open(path, encoding="ascii") as f:
-            return f.read().strip()
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(key + "\n")
-    return key
+    return keyfile.ensure(path, lambda: generate_private_key(name))
 
 
 def ensure_secret(path: str) -> str:
@@ -94,7 +97,8 @@ def ensure_secret(path: str) -> str:
 def init_app(app: Flask) -> None:
     """Attach the services to the app."""
     app.extensions["trace"] = Services(app.config["DATABASE_URL"], app.config["TRACE_LOG_ORIGIN"], app.config["TRACE_KEY_FILE"],
-                                       app.config.get("TRACE_DEMO_CLOCK"))
+                                       app.config.get("TRACE_SIGNER_RECORD", ""), str(app.config.get("TRACE_WITNESSES", "")),
+                                       demo_clock=app.config.get("TRACE_DEMO_CLOCK"))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or ensure_secret(app.config["SECRET_KEY_FILE"])
 

@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import sys
-import time
-from dataclasses import dataclass
 
 import click
 from flask import Flask
 
 from trace import services
 from trace.db import read_session, write_session
-from trace.domain import accounts
-from trace.domain.replay import ReplayError, compare, replay, users_without_entry
+from trace.domain import accounts, audit
 from trace.ledger.store import Ledger, VerifyError, b64
 
 
@@ -33,48 +30,10 @@ def init_database() -> None:
     accounts.log_existing_logins(svc.trace)
 
 
-@dataclass(frozen=True)
-class Verified:
-    """What verify found: the log's size and root, and how long each pass took (seconds)."""
-
-    entries: int
-    root: bytes
-    integrity_s: float
-    replay_s: float
-
-
-def verify_all() -> Verified:
-    """Integrity (entries, chain, roots, signature, proof nodes), then the replay through the rule
-    book, then the state tables against the replay. Raises VerifyError naming the first bad entry."""
-    from trace.migrations import current, head
-
+def verify_all(report: dict[str, object] | None = None) -> audit.Verified:
+    """Everything verify checks (see trace.domain.audit.verify_everything). Raises VerifyError."""
     svc = services.get()
-    with read_session(svc.engine) as s:
-        at, latest = current(s.connection()), head()
-        if at != latest:
-            raise VerifyError(None, f"the database schema is at revision {at or 'none'}, this code reads {latest}: "
-                                    "run `flask --app trace init` to upgrade it")
-        t0 = time.perf_counter()
-        count, root = svc.ledger.verify_integrity(s, svc.signer.vkey)
-        svc.ledger.verify_nodes(s)
-        t1 = time.perf_counter()
-        conn = s.connection()
-        unlogged = users_without_entry(conn)
-        if unlogged:
-            raise VerifyError(None, f"logins without a user.create entry: {', '.join(unlogged[:5])}; "
-                                    "run `flask --app trace init` to log them")
-        try:
-            state = replay(svc.ledger.iter_entries(s))
-        except ReplayError as exc:
-            raise VerifyError(exc.index, f"{exc.code}: {exc.detail}") from None
-        diff = compare(conn, state)
-        if diff is not None:
-            blame = diff.entry
-            if blame is None and diff.watch is not None:
-                blame = replay(svc.ledger.iter_entries(s), watch=diff.watch).watched_entry  # type: ignore[attr-defined]
-            raise VerifyError(blame, f"the state tables differ from the log: {diff.message}")
-        t2 = time.perf_counter()
-    return Verified(count, root, t1 - t0, t2 - t1)
+    return audit.verify_everything(svc.engine, svc.ledger, svc.signer.vkey, report)
 
 
 def init_app(app: Flask) -> None:
@@ -115,14 +74,17 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("verify")
     def verify_cmd() -> None:
-        """Recompute every hash, the chain, the Merkle roots and signature; replay every entry
-        through the rules; compare the state tables with the replay."""
+        """Recompute every hash, the chain, the Merkle roots, every checkpoint and the signer's
+        record; replay every entry through the rules; compare the state tables with the replay."""
+        report: dict[str, object] = {}
         try:
-            done = verify_all()
+            done = verify_all(report)
         except VerifyError as exc:
             click.echo(f"FAILED: {exc}", err=True)
             if exc.index is not None:
                 click.echo(f"first bad entry: {exc.index}", err=True)
             sys.exit(1)
         click.echo(f"OK: {done.entries} entries, root {b64(done.root)}")
+        click.echo(f"{report['checkpoints']} checkpoints: every signature valid, none missing, each a prefix of the log")
+        click.echo(str(report["signer"]))
         click.echo(f"integrity and proof nodes {done.integrity_s:.2f} s, replay with every rule {done.replay_s:.2f} s")

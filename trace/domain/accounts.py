@@ -68,6 +68,8 @@ CONFIRM = Code("password.confirm", InvalidInput, N_("The two new passwords diffe
 CURRENT_WRONG = Code("password.current_wrong", InvalidInput, N_("The current password is wrong."))
 SAME = Code("password.same", InvalidInput, N_("The new password must differ from the current one."))
 UNKNOWN_LOGIN = Code("actor.unknown_login", NotFound, N_("There is no login %(name)s."))
+BUREAU_ONLY = Code("accounts.bureau_only", Forbidden,
+                   N_("Logins of the market supervision bureau are managed by the bureau itself, not by an administrator."))
 
 
 @dataclass(frozen=True)
@@ -232,14 +234,24 @@ def change_password(engine: Engine, user_id: int, *, current: object, new: objec
 
 
 def reset_password(engine: Engine, actor: Actor, *, username: object, new: object) -> Account:
-    """An administrator sets a user's password and lifts any lock."""
-    _require_admin(actor)
+    """An administrator sets a user's password and lifts any lock; a login of the market
+    supervision bureau only the bureau resets (or the operator's console), so that nobody who
+    runs the system can make himself a regulator."""
     name = normalize_username(username)
     with read_session(engine) as s:
-        uid = s.scalar(select(User.id).where(func.lower(User.username) == name)) if USERNAME_RE.fullmatch(name) else None
-    if uid is None:
+        row = s.execute(select(User.id, Party.kind, Party.id).outerjoin(Party, Party.id == User.party_id)
+                        .where(func.lower(User.username) == name)).first() if USERNAME_RE.fullmatch(name) else None
+        mine = s.get(Party, actor.party_id) if actor.party_id is not None else None
+    if row is not None and row[1] == PartyKind.REGULATOR.value:
+        console = actor.user_id is None and actor.party_id is None
+        own_bureau = mine is not None and mine.kind == PartyKind.REGULATOR.value and mine.id == row[2]
+        if not (console or own_bureau):
+            raise BUREAU_ONLY("username")
+    else:
+        _require_admin(actor)
+    if row is None:
         raise NO_SUCH_USER("username", name=name[:60])
-    return _store_password(engine, uid, check_password(new, name, field="new"))
+    return _store_password(engine, row[0], check_password(new, name, field="new"))
 
 
 def _store_password(engine: Engine, user_id: int, pw: str) -> Account:

@@ -207,9 +207,12 @@ class Trace:
                                                 "id_number": id_number, "platform_code": platform_code}).event
         return ev.party.id  # type: ignore[attr-defined]
 
-    def set_credit(self, actor: Actor, party_id: object, status: str, reason: str) -> int:
-        """Put a party on the red or black list, or back to normal: regulators only."""
-        return self.run("party.credit", actor, {"party": party_id, "status": status, "reason": reason}).entry
+    def set_credit(self, actor: Actor, party_id: object, status: str, reason: str, *, start: str | None = None,
+                   end: str | None = None) -> int:
+        """Put a party on the red or black list, or back to normal, from `start` (default today)
+        until `end` (default open): regulators only."""
+        return self.run("party.credit", actor, {"party": party_id, "status": status, "reason": reason,
+                                                "start": start, "end": end}).entry
 
     def register_plot(self, actor: Actor, *, party_id: object, township: str = "", village: str = "", area_mu: object,
                       lat: object = None, lon: object = None, division: str | None = None) -> int:
@@ -288,10 +291,20 @@ class Trace:
         return self.run("sell", actor, {"batch": batch_id, "packages": None if package_ids is None else list(package_ids),
                                         "loose_g": loose_g, "occurred_at": occurred_at}).entry
 
-    def recall(self, actor: Actor, batch_id: object, *, reason: str, occurred_at: datetime | str | None = None) -> list[int]:
-        """Recall a batch and everything made from it; returns the batches it reached."""
-        ev = self.run("recall", actor, {"batch": batch_id, "reason": reason, "occurred_at": occurred_at}).event
+    def recall(self, actor: Actor, batch_id: object, *, reason: str, level: int = 3,
+               occurred_at: datetime | str | None = None) -> list[int]:
+        """Recall a batch and everything made from it (at level III unless told otherwise: the
+        typed input has no default); returns the batches it reached."""
+        ev = self.run("recall", actor, {"batch": batch_id, "reason": reason, "level": str(level),
+                                        "occurred_at": occurred_at}).event
         return list(ev.affected)  # type: ignore[attr-defined]
+
+    def recall_action(self, actor: Actor, recall_entry: int, batch_id: object, *, action: str, packages: int = 0,
+                      loose_g: int = 0, note: str = "", occurred_at: datetime | str | None = None) -> int:
+        """Record what a holder did with recalled stock of a batch (off_sale, returned, destroyed)."""
+        return self.run("recall.action", actor, {"recall": recall_entry, "batch": batch_id, "action": action,
+                                                 "packages": packages, "loose_g": loose_g, "note": note,
+                                                 "occurred_at": occurred_at}).entry
 
     def correct(self, actor: Actor, batch_id: object, *, target: object, changes: Mapping[str, Any], reason: str,
                 occurred_at: datetime | str | None = None) -> int:

@@ -8,7 +8,7 @@ whose check or apply fails in any other way, stops it too, naming the entry (nev
 rows (serials, coordinates, plates) against what the log committed to."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +34,7 @@ from trace.domain.state import (
     PartyState,
     PlotState,
     ProductState,
+    RecallTaskState,
     UserState,
 )
 from trace.domain.tables.batches import BatchEvent, Package, PackageSecret, ShipmentVehicle
@@ -69,19 +70,23 @@ def context_of(state: MemoryState, entry: Entry) -> Context:
 
 
 def replay(entries: Iterable[tuple[int, bytes]], *, watch: tuple[type, Any] | None = None,
-           state: MemoryState | None = None) -> MemoryState:
+           state: MemoryState | None = None, progress: Callable[[int], None] | None = None) -> MemoryState:
     """The state the log's entries build, checking every rule on every entry. With `watch` set to
-    (state class, key), `state.watched_entry` is the last entry that changed that value."""
+    (state class, key), `state.watched_entry` is the last entry that changed that value;
+    `progress` hears how many entries are done, every 10,000."""
     state = state or MemoryState()
     state.watched_entry = None  # type: ignore[attr-defined]
     with closing(entries) if hasattr(entries, "close") else nullcontext():  # type: ignore[arg-type]
-        _replay(state, entries, watch)
+        _replay(state, entries, watch, progress)
     return state
 
 
-def _replay(state: MemoryState, entries: Iterable[tuple[int, bytes]], watch: tuple[type, Any] | None) -> None:
+def _replay(state: MemoryState, entries: Iterable[tuple[int, bytes]], watch: tuple[type, Any] | None,
+            progress: Callable[[int], None] | None) -> None:
     # A stream of entries is closed when replay stops early, so that its cursor closes with it.
     for index, body in entries:
+        if progress is not None and index % 10_000 == 0:
+            progress(index)
         try:
             entry = events.decode(body)
         except MalformedEntry as exc:
@@ -131,7 +136,7 @@ class Difference:
 
 _TABLES: list[tuple[type, str]] = [
     (ProductState, "products"), (PartyState, "parties"), (PlotState, "plots"), (UserState, "users"),
-    (BatchState, "batches"), (LinkState, "batch_links"), (PackageState, "packages"),
+    (BatchState, "batches"), (LinkState, "batch_links"), (PackageState, "packages"), (RecallTaskState, "recall_tasks"),
     *((cls, cls.TABLE.name) for cls in FIELD_VALUES),  # type: ignore[attr-defined]
 ]
 
@@ -175,7 +180,7 @@ def _first_difference(table: str, cols: tuple[str, ...], live: Iterator[tuple[An
 def compare(conn: Connection, state: MemoryState) -> Difference | None:
     """The first difference between the live state tables and the replayed state, or None."""
     for cls, table in _TABLES:
-        nkey = 2 if cls is LinkState else 1
+        nkey = 2 if cls in (LinkState, RecallTaskState) else 1
         found = _first_difference(table, _COLUMNS[cls], _live(conn, cls), state.rows(cls), nkey)
         if found is not None:
             key, message = found

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from trace.clock import parse_log_time, rfc3339
 from trace.domain.tables import field as ft
-from trace.domain.tables.batches import Batch, BatchEvent, BatchLink, Package
+from trace.domain.tables.batches import Batch, BatchEvent, BatchLink, Package, RecallTask
 from trace.domain.tables.catalogue import Product, ProductArea, area_allows
 from trace.domain.tables.parties import Party, Plot, User
 from trace.ledger.models import LogEntry
@@ -72,6 +72,16 @@ class PartyState:
     gi_logo: bool
     credit_status: str
     credit_reason: str
+    credit_start: str | None = None  # from version 3: the Beijing days the status holds
+    credit_end: str | None = None
+
+    def credit_on(self, day: str | None) -> str:
+        """The status in force on a Beijing day (YYYY-MM-DD; None: whatever was set last)."""
+        if day is None or self.credit_status == "normal":
+            return self.credit_status
+        if (self.credit_start and day < self.credit_start) or (self.credit_end and day > self.credit_end):
+            return "normal"
+        return self.credit_status
 
 
 @dataclass(slots=True)
@@ -131,11 +141,42 @@ class BatchState:
     recalled: bool
     recall_entry: int | None
     created_entry: int
+    inspection_kind: str = ""  # official or self (from version 3), '' when unknown or none
 
     @property
     def loose_g(self) -> int:
         """Grams not yet packed."""
         return self.quantity_g - self.packed_g
+
+
+@dataclass(slots=True)
+class RecallTaskState:
+    """What a recall (version 3 on) asks of one batch, and what its holders did so far."""
+
+    TABLE: ClassVar[Table] = RecallTask.__table__  # type: ignore[assignment]
+    recall_entry: int
+    batch_id: int
+    packages: int
+    sold: int
+    loose_g: int
+    off_sale: int = 0
+    returned: int = 0
+    destroyed: int = 0
+    off_sale_g: int = 0
+    returned_g: int = 0
+    destroyed_g: int = 0
+    first_action_at: str | None = None
+    last_action_at: str | None = None
+
+    @property
+    def out(self) -> int:
+        """Packages neither sold before the recall nor pulled since."""
+        return self.packages - self.sold - self.off_sale - self.returned - self.destroyed
+
+    @property
+    def out_g(self) -> int:
+        """Loose grams not pulled yet."""
+        return self.loose_g - self.off_sale_g - self.returned_g - self.destroyed_g
 
 
 @dataclass(slots=True)
@@ -365,10 +406,11 @@ class LogMarkState:
 
 FIELD_VALUES = (LogMarkState, DivisionState, PesticideState, RegistrationState, IdentityState, FarmRecordState, CertificateState,
                 ReceiptState, BatchTestState, BatchCodeState, AuthorisationState, CertificationState, LateApprovalState)
-Value = Any
+Value = Any  # ProductState | PartyState | ... | RecallTaskState | the FIELD_VALUES
 _COLUMNS: dict[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls) if f.name != "area")
-    for cls in (ProductState, PartyState, PlotState, BatchState, PackageState, LinkState, *FIELD_VALUES)
+    for cls in (ProductState, PartyState, PlotState, BatchState, PackageState, LinkState, RecallTaskState,
+                *FIELD_VALUES)
 }
 _COLUMNS[UserState] = ("pseudonym", "party_id", "is_admin", "created_entry")
 
@@ -378,6 +420,8 @@ def _key(value: Any) -> Any:
         return value.pseudonym
     if isinstance(value, LinkState):
         return (value.parent_id, value.child_id)
+    if isinstance(value, RecallTaskState):
+        return (value.recall_entry, value.batch_id)
     key = getattr(type(value), "KEY", None)
     return getattr(value, key) if key else value.id
 
@@ -413,7 +457,9 @@ class State:
     def harvested_g(self, plot_id: int, product_id: str, season: int) -> int: raise NotImplementedError
     def children(self, batch_ids: Iterable[int]) -> list[int]: raise NotImplementedError
     def unsold_packages(self, batch_id: int, limit: int | None = None) -> list[int]: raise NotImplementedError
+    def package_count(self, batch_id: int) -> int: raise NotImplementedError
     def history_item(self, batch_id: int, entry: int) -> HistoryItem | None: raise NotImplementedError
+    def recall_task(self, recall_entry: int, batch_id: int) -> RecallTaskState | None: raise NotImplementedError
 
     # the field end (trace.domain.rules.farming, certificates, field_register, timing)
     def division(self, code: str) -> DivisionState | None: return self._value(DivisionState, code)
@@ -454,11 +500,12 @@ class State:
 
 
 _KINDS = {ProductState: "products", PartyState: "parties", PlotState: "plots", UserState: "users",
-          BatchState: "batches", PackageState: "packages", LinkState: "batch_links"}
+          BatchState: "batches", PackageState: "packages", LinkState: "batch_links", RecallTaskState: "recall_tasks"}
 _ID_COLUMNS = {Product: None, Party: Party.__table__.c.id, Plot: Plot.__table__.c.id,  # type: ignore[attr-defined]
                Batch: Batch.__table__.c.id, Package: Package.__table__.c.id,  # type: ignore[attr-defined]
                ft.Certificate: ft.Certificate.__table__.c.id, ft.Certification: ft.Certification.__table__.c.id}  # type: ignore[attr-defined]
-_INSERT_ORDER = (ProductState, PartyState, PlotState, UserState, BatchState, PackageState, LinkState, *FIELD_VALUES)
+_INSERT_ORDER = (ProductState, PartyState, PlotState, UserState, BatchState, PackageState, LinkState, RecallTaskState,
+                 *FIELD_VALUES)
 
 
 class DbState(State):
@@ -482,10 +529,13 @@ class DbState(State):
         if hit is not None:
             self._handed[(cls, key)] = None
             return hit[0]
-        row = self.conn.execute(_SELECT[cls], {"key": key}).one_or_none()
+        params = {"key": key[0], "key2": key[1]} if cls is RecallTaskState else {"key": key}
+        row = self._raw(_SELECT[cls], params).fetchone()
         if row is None:
             return None
         value = cls(*row)
+        for name in _BOOLS.get(cls, ()):  # the driver hands SQLite's booleans back as 0 and 1
+            setattr(value, name, bool(getattr(value, name)))
         if cls is ProductState:
             value.area = [tuple(r) for r in self.conn.execute(_AREAS, {"key": key})]
         self._loaded[(cls, key)] = (value, _snapshot(value))
@@ -518,6 +568,9 @@ class DbState(State):
     def package(self, package_id: int) -> PackageState | None:
         return self._get(PackageState, package_id)
 
+    def recall_task(self, recall_entry: int, batch_id: int) -> RecallTaskState | None:
+        return self._get(RecallTaskState, (recall_entry, batch_id))
+
     def next_id(self, kind: type) -> int:
         """Max + 1: safe under the write lock, and the same in a replay (no sequences, no gaps)."""
         cls = _STATE_OF[kind]
@@ -533,6 +586,12 @@ class DbState(State):
         """Whether a login has this username (operational data: only the live path asks)."""
         t = User.__table__  # type: ignore[attr-defined]
         return self.conn.execute(select(t.c.id).where(func.lower(t.c.username) == username)).first() is not None
+
+    def pseudonym_of(self, username: str) -> str | None:
+        """The log's name of a login, by its username (operational data: only the live path asks)."""
+        t = User.__table__  # type: ignore[attr-defined]
+        return self.conn.execute(select(t.c.pseudonym).where(func.lower(t.c.username) == username,
+                                                             t.c.created_entry.is_not(None))).scalar_one_or_none()
 
     def person_taken(self, id_number: str) -> bool:
         """Whether a natural person with this identity number is registered (private data: only
@@ -555,6 +614,10 @@ class DbState(State):
         t = Package.__table__  # type: ignore[attr-defined]
         q = select(t.c.id).where(t.c.batch_id == batch_id, t.c.status == "packed").order_by(t.c.id)
         return list(self.conn.execute(q.limit(limit) if limit is not None else q).scalars())
+
+    def package_count(self, batch_id: int) -> int:
+        t = Package.__table__  # type: ignore[attr-defined]
+        return int(self.conn.execute(select(func.count()).select_from(t).where(t.c.batch_id == batch_id)).scalar() or 0)
 
     def history_item(self, batch_id: int, entry: int) -> HistoryItem | None:
         t = BatchEvent.__table__  # type: ignore[attr-defined]
@@ -655,8 +718,22 @@ class DbState(State):
 
     def _write_touched(self) -> None:
         if self._touched:
-            self.conn.execute(_INSERT_EVENT, self._touched)
+            self._raw(_INSERT_EVENT, self._touched)
             self._touched = []
+
+    def _raw(self, stmt: Any, params: dict[str, Any] | list[dict[str, Any]]) -> Any:
+        """Run a prebuilt statement straight on the driver: the hot path's statements are few and
+        fixed, and SQLAlchemy's per-execution bookkeeping costs more than running them."""
+        dialect = self.conn.dialect
+        compiled = _COMPILED.get((dialect.name, stmt))
+        if compiled is None:
+            c = stmt.compile(dialect=dialect)
+            compiled = _COMPILED[(dialect.name, stmt)] = (str(c), c.positiontup if c.positional else None)
+        sql, order = compiled
+        if isinstance(params, list):
+            rows = [tuple(p[k] for k in order) for p in params] if order is not None else params
+            return self.conn.exec_driver_sql(sql, rows)
+        return self.conn.exec_driver_sql(sql, tuple(params[k] for k in order) if order is not None else params)
 
     def _insert(self, cls: type, values: list[Any]) -> None:
         table = cls.TABLE  # type: ignore[attr-defined]
@@ -692,10 +769,13 @@ class DbState(State):
             stmt = _UPDATES.get((cls, changed))
             if stmt is None:  # one statement per set of changed columns, built once
                 table = cls.TABLE  # type: ignore[attr-defined]
-                pk = table.c.pseudonym if cls is UserState else next(iter(table.primary_key.columns))
-                stmt = _UPDATES[(cls, changed)] = update(table).where(pk == bindparam("_key")).values(
-                    {c: bindparam(c) for c in changed})
-            self.conn.execute(stmt, {"_key": key, **{c: getattr(value, c) for c in changed}})
+                if cls is RecallTaskState:
+                    where = (table.c.recall_entry == bindparam("_key")) & (table.c.batch_id == bindparam("_key2"))
+                else:
+                    where = (table.c.pseudonym if cls is UserState else next(iter(table.primary_key.columns))) == bindparam("_key")
+                stmt = _UPDATES[(cls, changed)] = update(table).where(where).values({c: bindparam(c) for c in changed})
+            keys = {"_key": key[0], "_key2": key[1]} if cls is RecallTaskState else {"_key": key}
+            self._raw(stmt, {**keys, **{c: getattr(value, c) for c in changed}})
         if cls is ProductState and tuple(value.area) != before[-1]:
             self._write_area([value])
 
@@ -712,7 +792,7 @@ class MemoryState(State):
 
     KINDS = ("product.define", "party.register", "party.credit", "plot.register", "user.create", "harvest",
              "inspect", "grade", "split", "merge", "process", "pack", "store", "ship", "receive", "sell",
-             "recall", "correct")
+             "recall", "correct", "recall.action")
 
     def __init__(self) -> None:
         self.values: dict[type, dict[Any, Any]] = defaultdict(dict)
@@ -762,6 +842,9 @@ class MemoryState(State):
     def package(self, package_id: int) -> PackageState | None:
         return self.values[PackageState].get(package_id)
 
+    def recall_task(self, recall_entry: int, batch_id: int) -> RecallTaskState | None:
+        return self.values[RecallTaskState].get((recall_entry, batch_id))
+
     def next_id(self, kind: type) -> int:
         return self._max[_STATE_OF[kind]] + 1
 
@@ -775,6 +858,9 @@ class MemoryState(State):
         packages = self.values[PackageState]
         out = [p for p in self._packages.get(batch_id, ()) if packages[p].status == "packed"]
         return out[:limit] if limit is not None else out
+
+    def package_count(self, batch_id: int) -> int:
+        return len(self._packages.get(batch_id, ()))
 
     def _value(self, cls: type, key: Any) -> Any:
         return self.values[cls].get(key)
@@ -912,18 +998,25 @@ def _select(cls: type) -> Any:
     stmt = select(*[table.c[c] for c in _COLUMNS[cls]])
     if cls is UserState:  # a login the log does not know yet (made before logins were logged) is none
         return stmt.where(table.c.pseudonym == bindparam("key"), table.c.created_entry.is_not(None))
+    if cls is RecallTaskState:
+        return stmt.where(table.c.recall_entry == bindparam("key"), table.c.batch_id == bindparam("key2"))
     return stmt.where(next(iter(table.primary_key.columns)) == bindparam("key"))
 
 
 # Statements of the live path, built once: a command only binds parameters.
-_SELECT = {cls: _select(cls) for cls in (ProductState, PartyState, PlotState, UserState, BatchState, PackageState, *FIELD_VALUES)}
+_SELECT = {cls: _select(cls) for cls in (ProductState, PartyState, PlotState, UserState, BatchState, PackageState,
+                                         RecallTaskState, *FIELD_VALUES)}
 _AREAS = (select(ProductArea.__table__.c.township, ProductArea.__table__.c.village,  # type: ignore[attr-defined]
                  ProductArea.__table__.c.code)  # type: ignore[attr-defined]
           .where(ProductArea.__table__.c.product_id == bindparam("key"))  # type: ignore[attr-defined]
           .order_by(ProductArea.__table__.c.township, ProductArea.__table__.c.village))  # type: ignore[attr-defined]
-_INSERT_EVENT = insert(BatchEvent.__table__)  # type: ignore[attr-defined]
+_INSERT_EVENT = insert(BatchEvent.__table__).values(  # type: ignore[attr-defined]
+    {c: bindparam(c) for c in ("batch_id", "entry", "kind", "occurred_at", "party_id", "corrected_by")})
 _MAX = {kind: select(func.max(col)) for kind, col in _ID_COLUMNS.items() if col is not None}
 _UPDATES: dict[tuple[type, tuple[str, ...]], Any] = {}
+_COMPILED: dict[tuple[str, Any], tuple[str, Any]] = {}
+_BOOLS = {PartyState: ("gi_logo",), UserState: ("is_admin",), BatchState: ("recalled",), PesticideState: ("banned",),
+          BatchTestState: ("official", "own")}
 
 _STATE_OF = {Party: PartyState, Plot: PlotState, Batch: BatchState, Package: PackageState,
              ft.Certificate: CertificateState, ft.Certification: CertificationState}

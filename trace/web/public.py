@@ -2,15 +2,17 @@
 consumer reaches by scanning a package's QR code (trace/web/public_pages.py)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from trace import services
 from trace.db import read_session
 from trace.ledger.store import LedgerError
-from trace.web import public_pages
+from trace.ledger.witnessing import served_checkpoint
+from trace.web import cases, public_pages
 
 bp = Blueprint("public", __name__)
 public_pages.register(bp)
+cases.register(bp)
 
 
 def _bad(message: str, status: int = 400) -> tuple[Response, int]:
@@ -43,13 +45,15 @@ def _ledger_error(exc: LedgerError) -> tuple[Response, int]:
 
 @bp.get("/log/checkpoint")
 def checkpoint() -> Response | tuple[Response, int]:
-    """The latest signed checkpoint (C2SP tlog-checkpoint signed note)."""
+    """The latest witnessed checkpoint (C2SP tlog-checkpoint signed note with the witnesses'
+    cosignature lines; the latest signed one when no witness is configured or none cosigned yet)."""
     svc = services.get()
     with read_session(svc.engine) as s:
-        cp = svc.ledger.latest_checkpoint(s)
-    if cp is None:
+        signed = served_checkpoint(s, svc.witnesses, int(current_app.config.get("TRACE_WITNESS_QUORUM", 1)))
+    svc.cosigning.notify()  # a reader is a good moment to catch up checkpoints written elsewhere
+    if signed is None:
         return Response("the log is empty: no checkpoint yet\n", status=404, mimetype="text/plain")
-    resp = Response(cp.note, mimetype="text/plain")
+    resp = Response(signed, mimetype="text/plain")
     resp.headers["Cache-Control"] = "no-cache"
     return resp
 

@@ -10,7 +10,7 @@ Routes (all public, no login), registered on the `public` blueprint by `register
 * ``/p/{serial}/proof`` and ``/lot/{lot}/proof``: the "verify it yourself" JSON bundle.
 * ``/verify`` (type a code from a label), ``/report`` (report a suspect package), ``/healthz``.
 
-Views parse the request, call trace.domain.consumer and render; the domain knows no HTTP.
+Views parse the request, call trace.domain.queries.public and render; the domain knows no HTTP.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from trace import services
 from trace.clock import CHINA
 from trace.domain import identifiers, scans
 from trace.domain.errors import DomainError
-from trace.domain.messages import N_
+from trace.domain.messages import N_, render
 from trace.domain.queries import public as consumer
 from trace.domain.queries.public import LRU, CheckpointError, ConsumerView, LotRef, PackageRef
 from trace.web.public_limits import (
@@ -48,12 +48,13 @@ from trace.web.public_limits import (
 
 GS1 = "https://gs1.org/voc/"
 LINKSET = "application/linkset+json"
-# The page holds a secret serial in its URL: never send it on as a Referer, and allow no script.
+# The page holds a secret serial in its URL: never send it on as a Referer. The only script is
+# our own static/monitor.js, which talks only to this site's log API.
 PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+                               "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
 }
 DEFAULTS = {
     "TRACE_COPY_CLIENTS": 5,  # distinct clients after sale from which a code counts as copied
@@ -231,8 +232,8 @@ def linkset(ref: PackageRef | LotRef, facts: dict[str, Any], status: dict[str, A
         "anchor": page,
         "itemDescription": f"{title_zh} {title_en} {facts['lot']['code']}",
         GS1 + "defaultLink": [{"href": page, "title": f"{title_zh} {title_en}", "type": "text/html", "hreflang": ["zh", "en"]}],
-        GS1 + "pip": [{"href": page, "title": f"{title_zh}：产品追溯信息", "type": "text/html", "hreflang": ["zh"]},
-                      {"href": page + "?lang=en", "title": f"{title_en}: traceability and product information", "type": "text/html", "hreflang": ["en"]},
+        GS1 + "pip": [{"href": page, "title": render(PIP_TITLE, {"product": title_zh}, "zh"), "type": "text/html", "hreflang": ["zh"]},
+                      {"href": page + "?lang=en", "title": render(PIP_TITLE, {"product": title_en}, "en"), "type": "text/html", "hreflang": ["en"]},
                       {"href": page, "title": f"{title_en} (JSON)", "type": "application/json"}],
         GS1 + "certificationInfo": [{"href": page + "#inspections", "title": cert_title, "type": "text/html", "hreflang": ["zh", "en"]}],
         GS1 + "recallStatus": [{"href": page + "#status", "title": recall, "type": "text/html", "hreflang": ["zh", "en"]}],
@@ -242,6 +243,7 @@ def linkset(ref: PackageRef | LotRef, facts: dict[str, Any], status: dict[str, A
     return {"linkset": [context]}
 
 
+PIP_TITLE = N_("%(product)s: traceability and product information")  # each linkset title in its own language
 LINK_TYPES = {"gs1:certificationInfo": "#inspections", "gs1:recallStatus": "#status", "gs1:pip": "", "gs1:defaultLink": ""}
 
 

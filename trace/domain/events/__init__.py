@@ -40,6 +40,7 @@ from trace.domain.events.batches import (
     Part,
     Process,
     Recall,
+    RecallAction,
     Receive,
     Result,
     Sell,
@@ -77,6 +78,7 @@ from trace.domain.events.registry import (
     PlotSpec,
     ProductDefine,
     ProductSpec,
+    UserBind,
     UserCreate,
 )
 from trace.ledger.store import canonical
@@ -88,13 +90,14 @@ VERSIONS = (1, 2, 3)
 EVENT_TYPES: tuple[type[Event], ...] = (
     ProductDefine, PartyRegister, PartyCredit, PlotRegister, UserCreate,
     Harvest, Inspect, Grade, Split, Merge, Process, Pack, Store, Ship, Receive, Sell, Recall, Correct,
+    RecallAction, UserBind,
     DivisionDefine, PesticideDefine, FarmSpray, FarmFertilise, FarmWork, CertificateIssue,
     PartyPlatformCode, BatchPlatformCode, GIAuthorise, GIRevoke, CertificationAdd, CertificationRevoke, LateApprove,
 )
 BY_TYPE: dict[str, type[Event]] = {cls.TYPE: cls for cls in EVENT_TYPES}
 AnyEvent = Annotated[
     ProductDefine | PartyRegister | PartyCredit | PlotRegister | UserCreate | Harvest | Inspect | Grade | Split
-    | Merge | Process | Pack | Store | Ship | Receive | Sell | Recall | Correct
+    | Merge | Process | Pack | Store | Ship | Receive | Sell | Recall | Correct | RecallAction | UserBind
     | DivisionDefine | PesticideDefine | FarmSpray | FarmFertilise | FarmWork | CertificateIssue
     | PartyPlatformCode | BatchPlatformCode | GIAuthorise | GIRevoke | CertificationAdd | CertificationRevoke | LateApprove,
     Field(discriminator="type"),
@@ -169,7 +172,7 @@ __all__ = [
     "NewLotQuantity", "decode", "encode", "record", "dump",
     "ProductDefine", "ProductSpec", "Place", "PartyRegister", "PartySpec", "PartyCredit", "PlotRegister", "PlotSpec",
     "UserCreate", "Harvest", "Inspect", "Result", "Grade", "Split", "Merge", "Part", "Process", "Pack", "NewPackage",
-    "Store", "Ship", "Receive", "Sell", "Recall", "Correct",
+    "Store", "Ship", "Receive", "Sell", "Recall", "Correct", "RecallAction", "UserBind",
     "Division", "DivisionDefine", "Interval", "PesticideSpec", "PesticideDefine", "FarmSpray", "FarmFertilise",
     "FarmWork", "NewCertificate", "CertificateIssue", "PartyPlatformCode", "BatchPlatformCode", "GIAuthorise", "GIRevoke",
     "CertificationSpec", "CertificationAdd", "CertificationRevoke", "LateApprove", "GIRegistration",

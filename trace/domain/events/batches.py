@@ -178,12 +178,32 @@ class Sell(Event):
 
 
 class Recall(Event):
-    """A batch and every batch made from it (`affected`) are recalled."""
+    """A batch and every batch made from it (`affected`) are recalled. From version 3 a recall has
+    its level under the food-recall rules (食品召回管理办法: I, II or III) and the deadlines that
+    follow from it: holders start by `start_by` (24, 48 or 72 hours) and finish by `end_by` (the
+    end of the 10th, 20th or 30th working day, Beijing time)."""
 
     type: Literal["recall"] = "recall"
     batch: Id
     reason: text(limits.MAX_REASON)
     affected: Annotated[list[Id], Field(min_length=1)]
+    level: Annotated[Annotated[int, Field(ge=1, le=3)] | None, Since(3)] = None
+    start_by: Annotated[LogTime | None, Since(3)] = None
+    end_by: Annotated[LogTime | None, Since(3)] = None
+    occurred_at: LogTime
+
+
+class RecallAction(Event):
+    """A holder of recalled stock records what it did with it: took packages (and loose fruit) off
+    sale (下架), returned them (退回) or destroyed them (销毁), with the counts."""
+
+    type: Literal["recall.action"] = "recall.action"
+    recall: Annotated[int, Field(ge=0)]  # the entry of the recall
+    batch: Id
+    action: Literal["off_sale", "returned", "destroyed"]
+    packages: Annotated[int, Field(ge=0, le=limits.MAX_SELL * 20)]
+    loose_g: GramsOrZero
+    note: text(limits.MAX_REASON, required=False)
     occurred_at: LogTime
 
 

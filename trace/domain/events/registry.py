@@ -81,13 +81,19 @@ class PartyRegister(Event):
     party: PartySpec
 
 
+Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]  # a Beijing date, YYYY-MM-DD
+
+
 class PartyCredit(Event):
-    """The bureau puts a party on the red or black list, or back to normal."""
+    """The bureau puts a party on the red or black list, or back to normal. From version 3 the
+    change says from which day it holds and, optionally, until which day (Beijing dates)."""
 
     type: Literal["party.credit"] = "party.credit"
     party_id: Id
     status: Literal["normal", "red", "black"]
     reason: text(limits.MAX_REASON)
+    start: Annotated[Day | None, Since(3)] = None
+    end: Annotated[Day | None, Since(3)] = None
 
 
 class PlotSpec(Model):
@@ -120,3 +126,12 @@ class UserCreate(Event):
     user: Annotated[str, Field(pattern=r"^u[0-9a-f]{16}$")]
     party_id: Id | None
     admin: bool
+
+
+class UserBind(Event):
+    """A login is bound to another party, or unbound from every party (and so can do nothing):
+    logged under its pseudonym, like its creation."""
+
+    type: Literal["user.bind"] = "user.bind"
+    user: Annotated[str, Field(pattern=r"^u[0-9a-f]{16}$")]
+    party_id: Id | None

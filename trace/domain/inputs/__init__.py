@@ -9,6 +9,7 @@ from trace.domain.inputs.batches import (
     MergePart,
     PackInput,
     ProcessInput,
+    RecallActionInput,
     RecallInput,
     ReceiveInput,
     ResultInput,
@@ -32,12 +33,19 @@ from trace.domain.inputs.field import (
     SprayInput,
     WorkInput,
 )
-from trace.domain.inputs.registry import CreditInput, PartyInput, PlotInput, ProductInput, UserInput
+from trace.domain.inputs.registry import (
+    BindInput,
+    CreditInput,
+    PartyInput,
+    PlotInput,
+    ProductInput,
+    UserInput,
+)
 
 __all__ = [
     "G", "KG", "Input", "parse", "CorrectInput", "GradeInput", "HarvestInput", "InspectInput", "MergeInput", "MergePart",
-    "PackInput", "ProcessInput", "ReceiveInput", "RecallInput", "ResultInput", "SellInput", "ShipInput", "SplitInput",
-    "StoreInput", "CreditInput", "PartyInput", "PlotInput", "ProductInput", "UserInput",
+    "PackInput", "ProcessInput", "ReceiveInput", "RecallInput", "RecallActionInput", "ResultInput", "SellInput", "ShipInput", "SplitInput",
+    "StoreInput", "BindInput", "CreditInput", "PartyInput", "PlotInput", "ProductInput", "UserInput",
     "BatchCodeInput", "CertificateInput", "CertificationInput", "CertificationRevokeInput", "DivisionInput",
     "FertiliseInput", "GIAuthoriseInput", "GIRevokeInput", "LateApproveInput", "PartyCodeInput", "PesticideInput",
     "SprayInput", "WorkInput",

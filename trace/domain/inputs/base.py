@@ -315,7 +315,8 @@ def _label(model: type[BaseModel], loc: tuple[Any, ...]) -> Term | str:
     for part in loc:
         if isinstance(part, int) or cls is None:
             continue
-        info = getattr(cls, "model_fields", {}).get(part)
+        fields = getattr(cls, "model_fields", {})
+        info = fields.get(part) or next((f for f in fields.values() if f.validation_alias == part), None)
         if info is None:
             return str(part)
         title = info.title or part

@@ -10,6 +10,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo
 from trace.domain import limits
 from trace.domain.inputs.base import (
     REQUIRED,
+    Choice,
     Count,
     Decision,
     Id,
@@ -19,7 +20,6 @@ from trace.domain.inputs.base import (
     Temperature,
     Text,
     When,
-    YesNo,
     _fail,
     _mass,
     fold,
@@ -43,7 +43,8 @@ class ResultInput(Input):
     value: Text(40, required=False, title=N_("Value")) = ""
     limit: Text(40, required=False, title=N_("Limit")) = ""
     unit: Text(20, required=False, title=N_("Unit")) = ""
-    passed: Annotated[YesNo, Field(title=N_("Within the limit"), validation_alias="pass")] = True
+    # No default: a row is within its limit only when the report says so (yes or no, never assumed).
+    passed: Annotated[Decision, Field(title=N_("Within the limit"), validation_alias="pass")]
 
 
 class InspectInput(Input):
@@ -166,11 +167,34 @@ class SellInput(Input):
     occurred_at: When = None
 
 
+LEVELS = ("1", "2", "3")
+LEVEL_NAMES = {"1": N_("level I"), "2": N_("level II"), "3": N_("level III")}
+
+
 class RecallInput(Input):
-    """Recall a batch and everything made from it."""
+    """Recall a batch and everything made from it, at a level of the food-recall rules (1, 2 or 3)."""
 
     batch: Id(title=N_("Batch"))
+    level: Annotated[Choice(LEVELS, title=N_("Recall level"), labels=LEVEL_NAMES), Field(description="1, 2 or 3")]
     reason: Text(limits.MAX_REASON, title=N_("Reason"))
+    occurred_at: When = None
+
+
+ACTIONS = ("off_sale", "returned", "destroyed")
+ACTION_NAMES = {"off_sale": N_("taken off sale"), "returned": N_("returned"), "destroyed": N_("destroyed")}
+
+
+class RecallActionInput(Input):
+    """Record what was done with recalled stock of a batch you hold: packages (and loose fruit)
+    taken off sale, returned or destroyed."""
+
+    recall: Count(0, 10**15, title=N_("Recall"))
+    batch: Id(title=N_("Batch"))
+    action: Choice(ACTIONS, title=N_("What was done"), labels=ACTION_NAMES)
+    packages: Annotated[Count(0, limits.MAX_SELL * 20, title=N_("Packages")),
+                        BeforeValidator(lambda v: 0 if v is None or v == "" else v)] = 0  # empty: loose fruit only
+    loose_g: Mass(title=N_("Loose quantity"), positive=False) = 0
+    note: Text(limits.MAX_REASON, required=False, title=N_("Note")) = ""
     occurred_at: When = None
 
 
@@ -192,4 +216,4 @@ class CorrectInput(Input):
 
 __all__ = ["HarvestInput", "ResultInput", "InspectInput", "GradeInput", "SplitInput", "MergePart", "MergeInput",
            "ProcessInput", "PackInput", "StoreInput", "ShipInput", "ReceiveInput", "SellInput", "RecallInput",
-           "CorrectInput"]
+           "RecallActionInput", "CorrectInput"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from trace.domain import limits
 from trace.domain.errors import Code, InvalidInput
@@ -44,6 +45,32 @@ AREA_LINE = Code("input.area_line", InvalidInput,
 AREA_EMPTY = Code("input.area_empty", InvalidInput, N_("The protected area cannot be empty."))
 MONTHS = Code("input.months", InvalidInput, N_("Harvest months must be numbers such as 9,10."))
 MONTHS_RANGE = Code("input.months_range", InvalidInput, N_("Harvest months must be between 1 and 12."))
+DAY_FORMAT = Code("input.day", InvalidInput, N_("%(label)s must be a date such as 2026-03-01."))
+DAY_ORDER = Code("input.day_order", InvalidInput, N_("The end date cannot be before the start date."))
+
+
+def _day(value: Any) -> str | None:
+    """A Beijing date typed as YYYY-MM-DD (full-width digits folded); empty means none."""
+    from datetime import date
+
+    s = fold(value)
+    if not s:
+        return None
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", s)
+    if not m:
+        raise _fail(DAY_FORMAT)
+    try:
+        d = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        raise _fail(DAY_FORMAT) from None
+    if not limits.YEARS[0] <= d.year <= limits.YEARS[1]:
+        raise _fail(DAY_FORMAT)
+    return d.isoformat()
+
+
+def Day(*, title: str = "") -> Any:  # noqa: N802
+    """A date (Beijing), or None when left empty."""
+    return Annotated[str | None, Field(title=title, description="YYYY-MM-DD, Beijing"), BeforeValidator(_day)]
 
 
 def _uscc(value: Any) -> str | None:
@@ -178,11 +205,28 @@ class PartyInput(Input):
 
 
 class CreditInput(Input):
-    """Put a party on the red or black list, or back to normal."""
+    """Put a party on the red or black list, or back to normal, from a day (empty: today) and
+    optionally until a day."""
 
     party: Id(title=N_("Party"))
     status: Choice(CREDIT, title=N_("Credit status"), labels=CREDIT_NAMES)
     reason: Text(limits.MAX_REASON, title=N_("Reason"))
+    start: Day(title=N_("From")) = None
+    end: Day(title=N_("Until")) = None
+
+    @model_validator(mode="after")
+    def _order(self) -> CreditInput:
+        if self.start and self.end and self.end < self.start:
+            raise PydanticCustomError(DAY_ORDER.code, DAY_ORDER.msgid, {})
+        return self
+
+
+class BindInput(Input):
+    """Bind a login to a party (its role follows the party's kind), or unbind it from every
+    party (it can then do nothing until bound again)."""
+
+    username: Text(60, title=N_("Username"))
+    party: Id(title=N_("Party"), optional=True) = None
 
 
 class PlotInput(Input):

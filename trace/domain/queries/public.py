@@ -40,6 +40,7 @@ from trace.domain.tables.parties import Party, Plot
 from trace.ledger import merkle, note
 from trace.ledger.models import Checkpoint
 from trace.ledger.store import Ledger, LedgerError, b64
+from trace.ledger.witnessing import cosignatures_for
 
 Facts = dict[str, Any]
 MAX_GENERATIONS = 64  # lineage depth guard: a real journey has a handful of generations
@@ -368,6 +369,8 @@ class ConsumerView:
             "journey": steps,
             "checkpoint": {k: cp[k] for k in ("size", "root", "origin", "note", "verified", "signed_at")},
             "all_included": all(st["included"] for st in steps),
+            # Witnesses whose cosigned checkpoints cover every step, and since when.
+            "witnesses": cosignatures_for(s, max((st["entry"] for st in steps), default=-1) + 1),
         }
         facts.update(field_facts(s, batch, package, facts))  # the field end's facts (queries.field)
         if package is not None:
@@ -385,7 +388,8 @@ class ConsumerView:
                 entry = ev_types.decode(found[batch.recall_entry]) if found else None
             recall = entry.event if entry is not None and isinstance(entry.event, ev_types.Recall) else None
             return {"code": "recalled", "reason": recall.reason if recall else "",
-                    "at": recall.occurred_at if recall else None, "entry": batch.recall_entry}
+                    "at": recall.occurred_at if recall else None, "entry": batch.recall_entry,
+                    "level": recall.level if recall else None}
         if batch.inspection == "failed":
             return {"code": "failed_inspection"}
         return {"code": "genuine"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from trace.clock import rfc3339
+from trace.clock import china_date, rfc3339
 from trace.domain import limits
 from trace.domain.errors import Code, Forbidden, NotFound, RuleViolation
 from trace.domain.identifiers import lot_code
@@ -127,9 +127,11 @@ def not_held_by_failure(batch: BatchState, field: str = "batch") -> None:
         raise FAILED_HOLD(field, lot=batch.lot_code)
 
 
-def not_black_listed(party: PartyState, action: str) -> None:
-    """A party on the black list may not do `action` (a msgid such as N_("pack"))."""
-    if party.credit_status == "black":
+def not_black_listed(party: PartyState, action: str, ctx: Context | None = None) -> None:
+    """A party on the black list may not do `action` (a msgid such as N_("pack")), on the days
+    its listing holds (from version 3 a listing has a first and possibly a last day)."""
+    day = china_date(ctx.recorded_at).isoformat() if ctx is not None and ctx.version >= 3 else None
+    if party.credit_on(day) == "black":
         raise BLACK_LISTED(None, action=Term(action))
 
 

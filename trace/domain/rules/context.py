@@ -17,7 +17,7 @@ class Context:
     now: datetime
     recorded_at: str
     index: int = -1
-    version: int = 2  # the encoding version of the entry (older entries name some fields otherwise)
+    version: int = 3  # the encoding version of the entry (older entries name some fields otherwise)
     demo: bool = False  # recorded by a demo clock (version 3 entries say so)
 
     def at(self, index: int) -> Context:

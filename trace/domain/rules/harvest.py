@@ -65,7 +65,7 @@ def check(state: State, ev: Harvest, ctx: Context) -> None:
     party = acting_party(state, ctx)
     if party.kind != GROWER:
         raise GROWERS_ONLY()
-    not_black_listed(party, N_("register harvests"))
+    not_black_listed(party, N_("register harvests"), ctx)
     plot = require_plot(state, ev.plot)
     if plot.party_id != party.id:
         raise NOT_OWN_PLOT("plot")

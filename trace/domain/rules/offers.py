@@ -31,6 +31,7 @@ from trace.domain.rules.common import HANDLERS, is_regulator
 from trace.domain.rules.context import Context
 from trace.domain.state import BatchState, State
 from trace.domain.tables.batches import Batch, Package
+from trace.domain.workdays import deadlines
 
 ACTIONS = ("receive", "inspect", "grade", "store", "split", "merge", "process", "pack", "ship", "sell", "recall",
            "correct")
@@ -80,7 +81,8 @@ def offers(state: State, ctx: Context, batch: BatchState, *, merge_candidates: S
         "ship": lambda: next((Ship(batch=batch.id, to_party=t, vehicle_commitment=None, occurred_at=now)
                               for t in ship_targets), None),
         "sell": lambda: Sell(batch=batch.id, packages=unsold, loose_g=0 if unsold else 1, occurred_at=now),
-        "recall": lambda: Recall(batch=batch.id, reason="-", affected=state.descendants(batch.id), occurred_at=now),
+        "recall": lambda: Recall(batch=batch.id, reason="-", affected=state.descendants(batch.id), level=3,
+                                 start_by=deadlines(3, now)[0], end_by=deadlines(3, now)[1], occurred_at=now),
         "correct": lambda: Correct(batch=batch.id, target=correctable_entries[0], changes={"note": "-"}, reason="-",
                                    occurred_at=now) if correctable_entries else None,
     }

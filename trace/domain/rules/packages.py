@@ -59,7 +59,7 @@ def check_pack(state: State, ev: Pack, ctx: Context) -> None:
     """The holder packs, unless black-listed or held by a failed inspection, within the loose fruit."""
     batch = require_batch(state, ev.batch)
     party = holder(state, ctx, batch)
-    not_black_listed(party, N_("pack"))
+    not_black_listed(party, N_("pack"), ctx)
     not_held_by_failure(batch)
     total = sum(p.net_g for p in ev.packages)
     if total > batch.loose_g:

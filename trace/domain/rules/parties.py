@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Connection
 
-from trace.domain.errors import Code, Forbidden, InvalidInput, RuleViolation
+from trace.clock import china_date
+from trace.domain.errors import Code, Forbidden, InvalidInput, NotFound, RuleViolation
 from trace.domain.events import (
     Entry,
     PartyCredit,
@@ -20,6 +21,7 @@ from trace.domain.events import (
     PartySpec,
     PlotRegister,
     PlotSpec,
+    UserBind,
     UserCreate,
 )
 from trace.domain.identifiers import (
@@ -31,7 +33,7 @@ from trace.domain.identifiers import (
     person_value,
     uscc_problem,
 )
-from trace.domain.inputs import CreditInput, PartyInput, PlotInput, UserInput
+from trace.domain.inputs import BindInput, CreditInput, PartyInput, PlotInput, UserInput
 from trace.domain.messages import N_
 from trace.domain.passwords import check_password, check_username, hash_password
 from trace.domain.rules import Built, apply_of, check_of, command
@@ -61,6 +63,9 @@ USER_NEEDS_PARTY = Code("user.needs_party", InvalidInput, N_("Choose the party t
 USER_BUREAU = Code("user.bureau_only", Forbidden,
                    N_("Logins of the market supervision bureau are made by the bureau itself, not by an administrator."))
 USER_TWICE = Code("log.user_twice", RuleViolation, N_("The login %(user)s is created twice."))
+USER_NOT_FOUND = Code("user.not_found", NotFound, N_("There is no login %(user)s."))
+CREDIT_DATES = Code("credit.dates", RuleViolation, N_("The credit status cannot end (%(end)s) before it starts (%(start)s)."))
+CREDIT_START = Code("credit.start_missing", RuleViolation, N_("A change of credit status says from which day it holds."))
 USCC_REQUIRED = Code("party.uscc_required", InvalidInput, N_("An organisation is registered with its unified social credit code."))
 ID_NUMBER_REQUIRED = Code("party.id_number_required", InvalidInput,
                           N_("A natural person is registered with the number of their identity card."))
@@ -144,23 +149,33 @@ def apply_party(state: State, ev: PartyRegister, ctx: Context) -> None:
 
 @command("party.credit", CreditInput)
 def build_credit(state: State, inp: CreditInput, ctx: Context) -> Built:
-    """A change of a party's place on the credit list."""
-    return Built(PartyCredit(party_id=inp.party, status=inp.status, reason=inp.reason))
+    """A change of a party's place on the credit list, from a day (today when none is given)."""
+    start = inp.start or china_date(ctx.recorded_at).isoformat()
+    return Built(PartyCredit(party_id=inp.party, status=inp.status, reason=inp.reason, start=start, end=inp.end))
 
 
 @check_of(PartyCredit)
 def check_credit(state: State, ev: PartyCredit, ctx: Context) -> None:
-    """The credit list is the bureau's alone, not the operator's."""
+    """The credit list is the bureau's alone, not the operator's; from version 3 each change
+    says from which day it holds, and ends (if it does) no earlier."""
     regulator(state, ctx)
     require_party(state, ev.party_id)
+    if ctx.version >= 3:
+        if ev.start is None:
+            raise CREDIT_START("start")
+        if ev.end is not None and ev.end < ev.start:
+            raise CREDIT_DATES("end", start=ev.start, end=ev.end)
 
 
 @apply_of(PartyCredit)
 def apply_credit(state: State, ev: PartyCredit, ctx: Context) -> None:
-    """The party's status and its reason."""
+    """The party's status, its reason and the days it holds (before version 3: from the day it
+    was recorded, with no end)."""
     party = state.party(ev.party_id)
     assert party is not None
     party.credit_status, party.credit_reason = ev.status, ev.reason
+    if ctx.version >= 3:
+        party.credit_start, party.credit_end = (ev.start, ev.end) if ev.status != "normal" else (None, None)
 
 
 # -- plots -----------------------------------------------------------------------------------------
@@ -276,3 +291,48 @@ def check_user(state: State, ev: UserCreate, ctx: Context) -> None:
 def apply_user(state: State, ev: UserCreate, ctx: Context) -> None:
     """The login exists (the command then sets its username and password)."""
     state.add(UserState(ev.user, ev.party_id, ev.admin, ctx.index))
+
+
+def bureau_logins(state: State, ctx: Context, *parties: int | None) -> None:
+    """Logins of the market supervision bureau are the bureau's: an administrator neither makes
+    nor changes them (the operator's console still may: it holds the database anyway)."""
+    console = ctx.party_id is None and ctx.user is None
+    for pid in parties:
+        target = state.party(pid) if pid is not None else None
+        if target is not None and target.kind == REGULATOR and not console:
+            if not (is_regulator(state, ctx) and acting_party(state, ctx).id == target.id):
+                raise USER_BUREAU("party")
+
+
+@command("user.bind", BindInput)
+def build_bind(state: State, inp: BindInput, ctx: Context) -> Built:
+    """Bind a login (named by its username, logged by its pseudonym) to a party, or unbind it."""
+    name = check_username(inp.username)
+    pseudonym = state.pseudonym_of(name) if isinstance(state, DbState) else None
+    if pseudonym is None:
+        raise USER_NOT_FOUND("username", user=name)
+    return Built(UserBind(user=pseudonym, party_id=inp.party))
+
+
+@check_of(UserBind)
+def check_bind(state: State, ev: UserBind, ctx: Context) -> None:
+    """Administrators bind logins (the bureau its own); no one moves a login into or out of the
+    bureau but the bureau."""
+    login = state.user(ev.user)
+    if login is None:
+        raise USER_NOT_FOUND("username", user=ev.user)
+    if ev.party_id is not None:
+        require_party(state, ev.party_id)
+    bureau_logins(state, ctx, login.party_id, ev.party_id)
+    bureau = any(state.party(p) is not None and state.party(p).kind == REGULATOR  # type: ignore[union-attr]
+                 for p in (login.party_id, ev.party_id) if p is not None)
+    if not ctx.is_admin and not bureau:
+        raise USER_ADMIN_ONLY()
+
+
+@apply_of(UserBind)
+def apply_bind(state: State, ev: UserBind, ctx: Context) -> None:
+    """The login acts for its new party, or for none."""
+    login = state.user(ev.user)
+    assert login is not None
+    login.party_id = ev.party_id

@@ -41,7 +41,8 @@ def _child(state: State, parent: BatchState, spec: NewLotQuantity, index: int, f
         id=spec.id, lot_code=spec.lot, product_id=parent.product_id, origin_plot_id=parent.origin_plot_id,
         harvest_g=None, season=parent.season, form=form or parent.form, grade=parent.grade, quantity_g=spec.quantity_g,
         packed_g=0, unsold=0, custodian_id=parent.custodian_id, transit_to_id=None, harvested_at=parent.harvested_at,
-        status="active", inspection=parent.inspection, recalled=False, recall_entry=None, created_entry=index)
+        status="active", inspection=parent.inspection, recalled=False, recall_entry=None, created_entry=index,
+        inspection_kind=parent.inspection_kind)
     state.add(child)
     return child
 
@@ -151,6 +152,12 @@ def apply_merge(state: State, ev: Merge, ctx: Context) -> None:
     child.grade = first.grade if all(p.grade == first.grade for p in parents) else ""
     inspections = {p.inspection for p in parents}
     child.inspection = "failed" if "failed" in inspections else ("passed" if inspections == {"passed"} else "none")
+    # Whose verdict it is: a failure stays the bureau's if any part's was; a pass is the bureau's
+    # only if every part's was (version 3 on; before, nobody recorded whose it was).
+    kinds = {p.inspection_kind for p in parents if p.inspection == child.inspection}
+    child.inspection_kind = ("" if child.inspection == "none" else
+                             next((k for k in ("official", "", "self") if k in kinds), "") if child.inspection == "failed"
+                             else ("official" if kinds == {"official"} else ("self" if "self" in kinds else "")))
     for parent, part in zip(parents, ev.batches, strict=True):
         _take(parent, part.quantity_g)
         state.add(LinkState(parent.id, child.id, part.quantity_g, "merge", ctx.index))
@@ -196,7 +203,7 @@ def apply_process(state: State, ev: Process, ctx: Context) -> None:
     parent = require_batch(state, ev.batch)
     _take(parent, ev.input_g)
     child = _child(state, parent, ev.child, ctx.index, form=ev.form)
-    child.inspection = "none"
+    child.inspection, child.inspection_kind = "none", ""
     state.add(LinkState(parent.id, child.id, ev.input_g, "process", ctx.index))
     state.touch(parent.id, ctx.index, ev.TYPE, ev.occurred_at, ctx.party_id)
     state.touch(child.id, ctx.index, ev.TYPE, ev.occurred_at, ctx.party_id)

@@ -47,6 +47,9 @@ class Batch(Base):
     recalled: Mapped[bool] = mapped_column(Boolean, default=False)
     recall_entry: Mapped[int | None] = mapped_column(BigInteger)
     created_entry: Mapped[int] = mapped_column(BigInteger)
+    # Whose verdict `inspection` is (from version 3): official (the bureau's sampling), self (a
+    # custodian's own check), or '' (none yet, or recorded before version 3).
+    inspection_kind: Mapped[str] = mapped_column(String(10), default="")
     product: Mapped[Product] = relationship()
     plot: Mapped[Plot | None] = relationship()
     custodian: Mapped[Party] = relationship(foreign_keys=[custodian_id])
@@ -62,6 +65,7 @@ class BatchLink(Base):
     """Lineage: `child` was made from `quantity_g` of `parent` (split, merge, process)."""
 
     __tablename__ = "batch_links"
+    __table_args__ = (Index("ix_batch_links_child_id", "child_id"),)  # tracing back goes child -> parent
     parent_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), primary_key=True)
     child_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), primary_key=True)
     quantity_g: Mapped[int] = mapped_column(BigInteger)
@@ -79,7 +83,8 @@ class BatchEvent(Base):
     occurred_at: Mapped[str] = mapped_column(String(30))
     party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
     corrected_by: Mapped[int | None] = mapped_column(BigInteger)
-    __table_args__ = (Index("ix_batch_events_entry", "entry"),)
+    __table_args__ = (Index("ix_batch_events_entry", "entry"), Index("ix_batch_events_party_id", "party_id", "entry"),
+                      Index("ix_batch_events_kind", "kind", "occurred_at"))
 
 
 class Package(Base):
@@ -129,3 +134,40 @@ class PackageScan(Base):
     # Distinct clients after sale, counted by a salted, truncated hash kept only as a small set.
     clients_after_sale: Mapped[int] = mapped_column(Integer, default=0)
     client_marks: Mapped[str] = mapped_column(String(400), default="")
+
+
+class RecallTask(Base):
+    """What one recall asks of one batch it reached (from version 3): the packages and loose
+    grams it had when recalled, and what its holders have recorded doing with them so far. A
+    package taken off sale (下架) may later be returned (退回) or destroyed (销毁); the counts say
+    where each package is now, so "still out" is what is neither sold before the recall nor pulled."""
+
+    __tablename__ = "recall_tasks"
+    recall_entry: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), primary_key=True, index=True)
+    packages: Mapped[int] = mapped_column(Integer)  # issued from the batch
+    sold: Mapped[int] = mapped_column(Integer)  # sold before the recall
+    loose_g: Mapped[int] = mapped_column(BigInteger)  # loose fruit at the recall
+    off_sale: Mapped[int] = mapped_column(Integer, default=0)
+    returned: Mapped[int] = mapped_column(Integer, default=0)
+    destroyed: Mapped[int] = mapped_column(Integer, default=0)
+    off_sale_g: Mapped[int] = mapped_column(BigInteger, default=0)
+    returned_g: Mapped[int] = mapped_column(BigInteger, default=0)
+    destroyed_g: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_action_at: Mapped[str | None] = mapped_column(String(30))
+    last_action_at: Mapped[str | None] = mapped_column(String(30))
+
+    @property
+    def out(self) -> int:
+        """Packages neither sold before the recall nor pulled since."""
+        return self.packages - self.sold - self.off_sale - self.returned - self.destroyed
+
+    @property
+    def out_g(self) -> int:
+        """Loose grams not pulled yet."""
+        return self.loose_g - self.off_sale_g - self.returned_g - self.destroyed_g
+
+    @property
+    def pulled(self) -> int:
+        """Packages taken off sale, returned or destroyed."""
+        return self.off_sale + self.returned + self.destroyed

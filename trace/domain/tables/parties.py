@@ -42,6 +42,9 @@ class Party(Base):
     gi_logo: Mapped[bool] = mapped_column(Boolean, default=False)
     credit_status: Mapped[str] = mapped_column(String(10), default=CreditStatus.NORMAL.value)
     credit_reason: Mapped[str] = mapped_column(String(500), default="")
+    # From version 3 a credit status holds from a day and, optionally, until a day (Beijing dates).
+    credit_start: Mapped[str | None] = mapped_column(String(10))
+    credit_end: Mapped[str | None] = mapped_column(String(10))
     plots: Mapped[list[Plot]] = relationship(back_populates="party", order_by="Plot.id")
 
 

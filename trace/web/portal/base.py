@@ -34,6 +34,7 @@ KINDS = {"grower": N_("Grower or cooperative"), "processor": N_("Processor"), "c
 EVENTS = {"harvest": N_("Harvest"), "inspect": N_("Inspection"), "grade": N_("Grading"), "split": N_("Split"),
           "merge": N_("Merge"), "process": N_("Processing"), "pack": N_("Packing"), "store": N_("Cold storage"),
           "ship": N_("Shipment"), "receive": N_("Receipt"), "sell": N_("Sale"), "recall": N_("Recall"),
+          "recall.action": N_("Recall action"),
           "correct": N_("Correction")}
 STATUSES = {"active": N_("in stock"), "consumed": N_("used up"), "sold": N_("sold out")}
 INSPECTIONS = {"none": N_("not inspected"), "passed": N_("passed inspection"), "failed": N_("failed inspection")}
@@ -89,7 +90,7 @@ SHOWN = {
     "split": ("quantities", "occurred_at"), "merge": ("with", "quantity_kg", "occurred_at"),
     "process": ("input_kg", "output_kg", "form", "method", "occurred_at"), "pack": ("count", "net_kg", "shelf_life_days", "occurred_at"),
     "ship": ("to_party", "vehicle", "occurred_at"), "sell": ("packages", "loose_kg", "occurred_at"),
-    "recall": ("reason", "occurred_at"), "correct": ("target", "field", "value", "reason", "occurred_at"),
+    "recall": ("level", "reason", "occurred_at"), "correct": ("target", "field", "value", "reason", "occurred_at"),
     "harvest": ("plot", "product", "quantity_kg", "occurred_at"),
     "plot": ("division", "township", "village", "area_mu", "lat", "lon"),
     "plot_admin": ("party", "division", "township", "village", "area_mu", "lat", "lon"),

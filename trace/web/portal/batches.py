@@ -95,7 +95,7 @@ def _inspect_data(form: Mapping[str, Any], bid: int) -> dict[str, Any]:
     for i in range(3):
         row = {k: form.get(f"r{i}_{k}", "") for k in ("name", "value", "limit", "unit")}
         if any(str(v).strip() for v in row.values()):
-            rows.append({**row, "pass": form.get(f"r{i}_pass", "yes")})
+            rows.append({**row, "pass": form.get(f"r{i}_pass", "")})
     return {"batch": bid, **take(form, {"lab": "lab", "report_no": "report_no", "passed": "passed",
                                         "certificate_no": "certificate_no", "occurred_at": "occurred_at"}), "results": rows}
 
@@ -184,7 +184,7 @@ ACTIONS: dict[str, Action] = {
     "ship": Action("ship", _simple({"to_party": "to_party", "vehicle": "vehicle", **WHEN}), {}, _ship_done),
     "sell": Action("sell", _simple({"count": "packages", "loose_g": "loose_kg", **WHEN}), {"count": "packages", "loose_g": "loose_kg"},
                    _said(N_("Sale recorded."))),
-    "recall": Action("recall", _simple({"reason": "reason", **WHEN}), {}, _recall_done),
+    "recall": Action("recall", _simple({"level": "level", "reason": "reason", **WHEN}), {}, _recall_done),
     "correct": Action("correct", _correct_data, {"changes": "value"}, _said(
         N_("Correction recorded; the original entry stays in the log as it was.")), _correct_names),
 }

@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from trace.domain.errors import DomainError
 from trace.domain.queries import portal as queries
+from trace.domain.queries import recalls as recall_queries
 from trace.web import auth
 from trace.web.portal.base import actor, bp, engine
 
@@ -15,7 +16,8 @@ from trace.web.portal.base import actor, bp, engine
 def dashboard() -> ResponseReturnValue:
     """What my party holds, what waits for me, what happened recently, and recalls."""
     board = queries.dashboard(engine(), actor())
-    return render_template("portal/dashboard.html", board=board, account=current_user.account)
+    tasks = recall_queries.tasks_for(engine(), actor(), open_only=True)  # recalled stock it must act on
+    return render_template("portal/dashboard.html", board=board, account=current_user.account, recall_tasks=tasks)
 
 
 @bp.get("/search")

@@ -1,0 +1,42 @@
+"""The public quality-credit list: the parties on the red list (良好) and the black list (失信)
+today, with why and since when, as the bureau recorded it in the log. Public facts: a party's
+registered name, kind, township and credit code, never its contacts or logins."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from trace.clock import CHINA
+from trace.db import read_session
+from trace.domain.tables.parties import Party
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A party on the red or black list, and why."""
+
+    id: int
+    name: str
+    kind: str
+    township: str
+    uscc: str
+    status: str  # red or black
+    reason: str
+    start: str | None  # Beijing dates; None: recorded before changes said from when
+    end: str | None
+
+
+def public_credit_list(engine: Engine, now: datetime | None = None) -> dict[str, list[Listed]]:
+    """The red and black lists in force today (Beijing): {"red": [...], "black": [...]}."""
+    today = (now or datetime.now(UTC)).astimezone(CHINA).date().isoformat()
+    out: dict[str, list[Listed]] = {"red": [], "black": []}
+    with read_session(engine) as s:
+        for p in s.scalars(select(Party).where(Party.credit_status.in_(("red", "black"))).order_by(Party.name)):
+            if (p.credit_start and p.credit_start > today) or (p.credit_end and p.credit_end < today):
+                continue
+            out[p.credit_status].append(Listed(p.id, p.name, p.kind, p.township, p.uscc, p.credit_status, p.credit_reason,
+                                               p.credit_start, p.credit_end))
+    return out
