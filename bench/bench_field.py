@@ -60,7 +60,7 @@ def bench_commands(svc, rounds: int, n: int) -> None:  # type: ignore[no-untyped
     """Harvests with and without sprays to check, receipts with and without a certificate, a
     grading against the bare append."""
     tr = svc.trace
-    tr.clock = FollowingClock(datetime(2025, 1, 1, tzinfo=UTC))
+    tr.clock = FollowingClock(datetime(2025, 1, 1, tzinfo=UTC))  # the world's season, in its own time
     tr.define_product(SYSTEM, id=APPLE, name_zh="沙坡头苹果", name_en="Shapotou apple", harvest_months=list(range(1, 13)),
                       yield_g_per_mu=10**12, lot_prefix="BEN", area=[("迎水桥镇", "*")])
     tr.run("pesticide.define", SYSTEM, {"reg_no": "DEMO000101", "name": "吡虫啉", "active_ingredient": "imidacloprid",
@@ -76,6 +76,8 @@ def bench_commands(svc, rounds: int, n: int) -> None:  # type: ignore[no-untyped
         tr.run("farm.spray", grower, {"plot": sprayed, "product": APPLE, "pesticide": "DEMO000101", "dose": "3000倍液",
                                       "area_mu": "10", "occurred_at": datetime(2025, month, 10, tzinfo=CHINA)})
     when = datetime(2025, 10, 1, 9, tzinfo=CHINA)
+    stopped = when.astimezone(UTC)
+    tr.clock = lambda: stopped  # from here on a plain clock, as a live deployment has (its entries are not demo entries)
 
     def harvest(plot: int) -> int:
         return tr.register_harvest(grower, plot_id=plot, product_id=APPLE, quantity_g=1000, occurred_at=when).id
@@ -83,12 +85,12 @@ def bench_commands(svc, rounds: int, n: int) -> None:  # type: ignore[no-untyped
     rates: dict[str, list[float]] = {k: [] for k in ("harvest_bare", "harvest_sprayed", "receive_plain", "receive_cert",
                                                      "bare_append", "grade")}
     batch = harvest(bare_plot)
-    record = events.record(Grade(batch=batch, grade="一级", occurred_at="2025-10-01T02:00:00.000Z"), gid, None, True)
+    record = events.record(Grade(batch=batch, grade="一级", occurred_at="2025-10-01T01:00:00.000Z"), gid, None)
 
     def bare(_i: int) -> None:
         with write_session(svc.engine) as s:
             head = svc.ledger.lock(s)
-            head, _ = svc.ledger.append(s, head, record, "2025-10-01T02:00:00.000Z")
+            head, _ = svc.ledger.append(s, head, record, "2025-10-01T01:00:00.000Z")
             svc.ledger.sign_checkpoint(s, head)
 
     for _ in range(rounds):  # interleaved, so that all see the same machine load
@@ -113,6 +115,16 @@ def bench_commands(svc, rounds: int, n: int) -> None:  # type: ignore[no-untyped
     print(f"receive, recording its certificate:   {m['receive_cert']:7.0f}/s  ratio {m['receive_cert'] / m['receive_plain']:6.1%}")
     print(f"bare ledger append, 1/transaction:    {m['bare_append']:7.0f}/s")
     print(f"grade with the version 3 time rules:  {m['grade']:7.0f}/s  ratio {m['grade'] / m['bare_append']:6.1%}  (issue 7's target >= 60%)")
+
+
+def baseline_commands(src: str, rounds: int, n: int) -> None:
+    """The command/append ratio of the code before this issue, measured now (bench_rules there)."""
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    out = subprocess.run([sys.executable, "bench/bench_rules.py", "--entries", "300", "--packages", "20", "--rounds", str(rounds),
+                          "--commands", str(n)], cwd=src, env=env, capture_output=True, text=True)
+    lines = [ln for ln in out.stdout.splitlines() if "append" in ln or "grade" in ln]
+    for ln in lines[:2]:
+        print("  baseline code: " + ln.strip())
 
 
 def bench_facts(svc, rounds: int) -> None:  # type: ignore[no-untyped-def]
@@ -188,15 +200,19 @@ def main() -> None:
     ap.add_argument("--season")
     ap.add_argument("--season-key")
     ap.add_argument("--baseline-src")
+    ap.add_argument("--skip-facts", action="store_true")
     args = ap.parse_args()
     os.environ.pop("TRACE_DEMO_CLOCK", None)
     tmp = tempfile.mkdtemp(prefix="bench-field-")
     _, svc = app_for(f"sqlite:///{tmp}/commands.db", f"{tmp}/commands.key")
     bench_commands(svc, args.rounds, args.commands)
     svc.engine.dispose()
-    _, svc = app_for(f"sqlite:///{tmp}/demo.db", f"{tmp}/demo.key")
-    bench_facts(svc, args.rounds)
-    svc.engine.dispose()
+    if args.baseline_src:
+        baseline_commands(args.baseline_src, args.rounds, args.commands)
+    if not args.skip_facts:
+        _, svc = app_for(f"sqlite:///{tmp}/demo.db", f"{tmp}/demo.key")
+        bench_facts(svc, args.rounds)
+        svc.engine.dispose()
     if args.season:
         bench_season(args.season, args.season_key, args.baseline_src)
 

@@ -650,8 +650,10 @@ class DbState(State):
 
     def last_event_at(self, batch_id: int) -> str | None:
         self._write_touched()
-        t = BatchEvent.__table__  # type: ignore[attr-defined]
-        return self.conn.execute(select(func.max(t.c.occurred_at)).where(t.c.batch_id == batch_id)).scalar()
+        # Straight to the driver: every command on a batch asks, and the statement is fixed.
+        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        return self.conn.exec_driver_sql(f"SELECT max(occurred_at) FROM batch_events WHERE batch_id = {mark}",
+                                         (batch_id,)).scalar()
 
     def _last_entry(self) -> tuple[str | None, int]:
         if self._last is None:
@@ -673,8 +675,8 @@ class DbState(State):
         return self._last_entry()[1]
 
     def recorded(self, recorded_at: str, version: int) -> None:
-        last = self._last_entry()
-        self._last = (recorded_at, max(version, last[1]))
+        # Nothing is read here: the live path writes the newest version, after what the log holds.
+        self._last = (recorded_at, max(version, self._last[1] if self._last is not None else version))
 
     def add(self, value: Value) -> None:
         self._added.append(value)
