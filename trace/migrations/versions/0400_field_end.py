@@ -2,7 +2,7 @@
 authorisations, certifications, late-entry approvals, GI registrations, natural persons
 
 Revision ID: 0400
-Revises: 0002
+Revises: 0300
 Create Date: 2026-12-02
 
 Entries of encoding version 3 fill these tables; older entries never touch them, so a log
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0400"
-down_revision = "0002"
+down_revision = "0300"
 branch_labels = None
 depends_on = None
 
