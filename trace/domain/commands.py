@@ -167,7 +167,7 @@ class Trace:
             return tx.run(cmd, inp, prepared)
 
     @contextmanager
-    def transaction(self, actor: Actor, at: datetime | None = None, timed: bool = True) -> Iterator[Tx]:
+    def transaction(self, actor: Actor, at: datetime | None = None, timed: bool = False) -> Iterator[Tx]:
         """A write transaction under the log lock; signs one checkpoint of what it appended.
         `at` is when what it records happened (`timed`: whether it says a time at all), for a
         clock that follows it (trace.clock.FollowingClock)."""
