@@ -10,9 +10,9 @@ The methods below `run` (register_harvest, ship, ...) are the same commands with
 for the demo, the benchmarks and the tests."""
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -77,12 +77,13 @@ class Tx:
     """One write transaction under the log's lock: commands run in it one after another."""
 
     def __init__(self, session: Session, head: Head, ledger: Ledger, actor: Actor, now: datetime,
-                 demo: bool = False) -> None:
+                 demo: bool = False, follow: Callable[[datetime | None], datetime] | None = None) -> None:
         self.session = session
         self.staged = Staged(head)  # the log's rows are written once, when the transaction ends
         self.ledger = ledger
         self.state = DbState(session.connection())
         self.demo = demo  # a demo clock records: every entry says so
+        self._follow = follow  # a demo clock, told no time yet: the first event tells it
         # The "now" of the rules is the entry's recorded_at to the millisecond, as in a replay.
         self.recorded_at = rfc3339(now)
         self.now = parse_log_time(self.recorded_at)
@@ -109,6 +110,11 @@ class Tx:
         self.results.append(result)
         return result
 
+    def _retime(self, now: datetime) -> None:
+        self.recorded_at = rfc3339(now)
+        self.now = parse_log_time(self.recorded_at)
+        self.context = replace(self.context, now=self.now, recorded_at=self.recorded_at)
+
     @property
     def head(self) -> Head:
         """The log's head as it will be when the transaction commits."""
@@ -116,6 +122,11 @@ class Tx:
 
     def record(self, event: Event) -> Entry:
         """Check an event, append it, and apply exactly what the log holds, as a replay would."""
+        if self._follow is not None:
+            occurred = getattr(event, "occurred_at", None)
+            if isinstance(occurred, str):
+                self._retime(self._follow(parse_log_time(occurred)))
+            self._follow = None
         rules.check(self.state, event, self.context)
         record = events.record(event, self.context.party_id, self.context.user, self.demo)
         appended = self.ledger.stage(self.staged, record, self.context.recorded_at)
@@ -124,11 +135,6 @@ class Tx:
         rules.apply(self.state, entry.event, self.context.at(entry.index))
         self.state.flush()
         return entry
-
-
-def _timed(inp: inputs.Input) -> bool:
-    """Whether a command's input has a time of its event at all (an empty one means now)."""
-    return "occurred_at" in type(inp).model_fields
 
 
 def _said_when(inp: inputs.Input) -> datetime | None:
@@ -163,19 +169,20 @@ class Trace:
     def run(self, name: str, actor: Actor, data: Mapping[str, Any], *, unit: str = inputs.G, names: Any = None) -> Result:
         """Run one command as `actor` from its input data (see inputs.parse for unit and names)."""
         cmd, inp, prepared = self.parse(name, data, unit=unit, names=names)
-        with self.transaction(actor, at=_said_when(inp), timed=_timed(inp)) as tx:
+        with self.transaction(actor, at=_said_when(inp)) as tx:
             return tx.run(cmd, inp, prepared)
 
     @contextmanager
-    def transaction(self, actor: Actor, at: datetime | None = None, timed: bool = False) -> Iterator[Tx]:
+    def transaction(self, actor: Actor, at: datetime | None = None) -> Iterator[Tx]:
         """A write transaction under the log lock; signs one checkpoint of what it appended.
-        `at` is when what it records happened (`timed`: whether it says a time at all), for a
-        clock that follows it (trace.clock.FollowingClock)."""
+        `at` is when what it records happened, for a clock that follows it (trace.clock.FollowingClock);
+        without it such a clock records the transaction when its first event says it happened."""
         follow = getattr(self.clock, "follow", None)
-        now = follow(at, timed) if follow is not None else self.clock()
+        now = follow(at) if follow is not None else self.clock()
         with write_session(self.engine) as session:
             head = self.ledger.lock(session)
-            tx = Tx(session, head, self.ledger, actor, now, demo=bool(getattr(self.clock, "demo", False)))
+            tx = Tx(session, head, self.ledger, actor, now, demo=bool(getattr(self.clock, "demo", False)),
+                    follow=follow if at is None else None)
             yield tx
             if tx.appended:
                 self.ledger.write(session, tx.staged)
@@ -187,8 +194,7 @@ class Trace:
         the demo, benchmarks). A refusal of any one refuses them all."""
         parsed = [(actor, *self.parse(name, data)) for actor, name, data in commands]
         times = [t for _a, _c, inp, _p in parsed if (t := _said_when(inp)) is not None]
-        timed = any(_timed(inp) for _a, _c, inp, _p in parsed)
-        with self.transaction(SYSTEM, at=max(times) if times else None, timed=timed) as tx:
+        with self.transaction(SYSTEM, at=max(times) if times else None) as tx:
             return [tx.run(cmd, inp, prepared, actor) for actor, cmd, inp, prepared in parsed]
 
     # -- the same commands with Python arguments ------------------------------------------------

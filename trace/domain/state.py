@@ -11,7 +11,6 @@ the present and proves the history. The values are plain dataclasses with the ta
 from __future__ import annotations
 
 import bisect
-import json
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -27,7 +26,6 @@ from trace.domain.tables import field as ft
 from trace.domain.tables.batches import Batch, BatchEvent, BatchLink, Package, RecallTask
 from trace.domain.tables.catalogue import Product, ProductArea, area_allows
 from trace.domain.tables.parties import Party, Plot, User
-from trace.ledger.models import LogEntry
 
 # -- the values ------------------------------------------------------------------------------
 
@@ -478,9 +476,6 @@ class State:
     def batch_certificate(self, batch_id: int) -> CertificateState | None: raise NotImplementedError
     def late_approvals(self, party_id: int) -> list[LateApprovalState]: raise NotImplementedError
     def last_event_at(self, batch_id: int) -> str | None: raise NotImplementedError
-    def last_recorded_at(self) -> str | None: raise NotImplementedError
-    def recorded(self, recorded_at: str, version: int) -> None: raise NotImplementedError
-    def highest_version(self) -> int: raise NotImplementedError
 
     def add(self, value: Value) -> None: raise NotImplementedError
     def touch(self, batch_id: int, entry: int, kind: str, occurred_at: str, party_id: int | None) -> None: raise NotImplementedError
@@ -522,7 +517,6 @@ class DbState(State):
         self._touched: list[dict[str, Any]] = []
         self._handed: dict[tuple[type, Any], None] = {}  # values handed to the rules since the last flush
         self._next: dict[type, int] = {}
-        self._last: tuple[str | None, int] | None = None  # the last entry's recorded_at and version
 
     def _get(self, cls: type, key: Any) -> Any:
         hit = self._loaded.get((cls, key))
@@ -654,29 +648,6 @@ class DbState(State):
         mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
         return self.conn.exec_driver_sql(f"SELECT max(occurred_at) FROM batch_events WHERE batch_id = {mark}",
                                          (batch_id,)).scalar()
-
-    def _last_entry(self) -> tuple[str | None, int]:
-        if self._last is None:
-            t = LogEntry.__table__  # type: ignore[attr-defined]
-            body = self.conn.execute(select(t.c.body).order_by(t.c.idx.desc()).limit(1)).scalar()
-            if body is None:
-                self._last = (None, 1)
-            else:
-                top = json.loads(bytes(body))
-                self._last = (top.get("recorded_at"), int(top.get("v", 1)))
-        return self._last
-
-    def last_recorded_at(self) -> str | None:
-        """When the last entry of the log was recorded (None: the log is empty)."""
-        return self._last_entry()[0]
-
-    def highest_version(self) -> int:
-        """The encoding version of the last entry (entries never go back to an older one)."""
-        return self._last_entry()[1]
-
-    def recorded(self, recorded_at: str, version: int) -> None:
-        # Nothing is read here: the live path writes the newest version, after what the log holds.
-        self._last = (recorded_at, max(version, self._last[1] if self._last is not None else version))
 
     def add(self, value: Value) -> None:
         self._added.append(value)
@@ -814,8 +785,6 @@ class MemoryState(State):
         self._harvest_times: dict[tuple[int, str], list[str]] = defaultdict(list)
         self._batch_certificate: dict[int, int] = {}
         self._approvals: dict[int, list[LateApprovalState]] = defaultdict(list)
-        self._last_recorded: str | None = None
-        self._version = 1
 
     def product(self, product_id: str) -> ProductState | None:
         return self.values[ProductState].get(product_id)
@@ -882,16 +851,6 @@ class MemoryState(State):
 
     def last_event_at(self, batch_id: int) -> str | None:
         return max((row[3] for row in self.event_rows_of(batch_id)), default=None)
-
-    def last_recorded_at(self) -> str | None:
-        return self._last_recorded
-
-    def highest_version(self) -> int:
-        return self._version
-
-    def recorded(self, recorded_at: str, version: int) -> None:
-        self._last_recorded = recorded_at
-        self._version = max(self._version, version)
 
     def history_item(self, batch_id: int, entry: int) -> HistoryItem | None:
         entries = self.history.get(batch_id)

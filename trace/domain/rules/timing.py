@@ -1,6 +1,5 @@
 """Times that can be trusted (entries of encoding version 3 on).
 
-* No entry goes back to an older encoding than an entry before it (whose rules were laxer).
 * An event's time is not before the previous event of the batch it is about.
 * An event is recorded at most LATE_DAYS days after it happened, unless the bureau approved
   the late entry (`late.approve`: a party, a batch or plot or anything, from when, until when).
@@ -17,15 +16,13 @@ from datetime import timedelta
 from trace.clock import china_minute, parse_log_time
 from trace.domain import limits
 from trace.domain.errors import Code, RuleViolation
-from trace.domain.events import CURRENT_VERSION, Event, Merge
+from trace.domain.events import Event, Merge
 from trace.domain.messages import N_
 from trace.domain.rules import also_apply_of, also_check_of
 from trace.domain.rules.common import is_regulator
 from trace.domain.rules.context import Context
 from trace.domain.state import LogMarkState, State
 
-VERSION_ORDER = Code("log.version_order", RuleViolation,
-                     N_("This entry is written in encoding version %(got)s after entries of version %(highest)s."))
 BEFORE_PREVIOUS = Code("time.before_previous", RuleViolation,
                        N_("The event time (%(at)s) cannot be before the batch's previous event (%(previous)s)."))
 TOO_LATE = Code("time.too_late", RuleViolation,
@@ -88,13 +85,9 @@ def approved(state: State, ev: Event, ctx: Context, occurred_at: str) -> bool:
 
 @also_check_of()
 def check_times(state: State, ev: Event, ctx: Context) -> None:
-    """The order of encodings, the order of a batch's events, and how late an event is recorded."""
-    if ctx.version < CURRENT_VERSION:  # the live path writes the newest: nothing to compare
-        highest = state.highest_version()
-        if ctx.version < highest:
-            raise VERSION_ORDER(None, got=ctx.version, highest=highest)
-        if ctx.version < 3:
-            return
+    """The order of a batch's events, and how late an event is recorded."""
+    if ctx.version < 3:
+        return  # older entries verify by the rules they were written under
     occurred = getattr(ev, "occurred_at", None)
     if not isinstance(occurred, str):
         return
@@ -110,7 +103,6 @@ def check_times(state: State, ev: Event, ctx: Context) -> None:
 
 @also_apply_of()
 def note_recorded(state: State, ev: Event, ctx: Context) -> None:
-    """The next entry is written in this encoding or a newer one; a log with a demo entry says so."""
-    state.recorded(ctx.recorded_at, ctx.version)
+    """A log with a demo entry says so."""
     if ctx.demo and state.log_mark("demo") is None:
         state.add(LogMarkState("demo", ctx.index))
