@@ -163,7 +163,9 @@ def test_a_following_clock_records_when_it_happened_and_never_after_the_real_now
     assert clock.follow(datetime(2099, 1, 1, tzinfo=UTC)) == now
     with clock.recording_at(datetime(2026, 10, 1, tzinfo=UTC)):
         assert clock.follow(datetime(2026, 9, 21, tzinfo=UTC)) == datetime(2026, 10, 1, tzinfo=UTC)
-    assert FollowingClock(datetime(2026, 3, 1, tzinfo=UTC), real=lambda: now, untimed_now=True).follow(None) == now
+    tests = FollowingClock(datetime(2026, 3, 1, tzinfo=UTC), real=lambda: now, untimed_now=True)
+    assert tests.follow(None, timed=False) == datetime(2026, 3, 1, tzinfo=UTC)  # a registration: no time of its own
+    assert tests.follow(None) == now  # a time left empty: now
 
 
 def test_a_transaction_opened_without_a_time_is_recorded_when_its_first_event_happened(tr, world, svc) -> None:

@@ -91,9 +91,10 @@ def season_of(t: datetime | str) -> int:
 class FollowingClock:
     """A demo clock: for a world recorded in its own time (a demo season loaded in December, a
     test's season, a benchmark's year). A command that says when it happened is recorded at that
-    time (never later than the real now); one that does not, at the last such time (or, with
-    `untimed_now`, at the real now: what a test means by "now"). A transaction opened without a
-    time is recorded when its first event says it happened.
+    time (never later than the real now); one that leaves its time empty, at the last such time
+    (or, with `untimed_now`, at the real now: what a test means by "now"); one with no time at all
+    (a registration, a credit listing) at the last time; a transaction opened without a time,
+    when its first event says it happened.
 
     Every entry it records says so (`demo` in the entry, from encoding version 3) and its
     `recorded_at` is the demo's own time: verify checks every time rule against that time, and
@@ -110,12 +111,14 @@ class FollowingClock:
     def __call__(self) -> datetime:
         return self.now
 
-    def follow(self, at: datetime | None) -> datetime:
-        """Move to the time something that happened `at` is recorded, and return it (None: now,
-        that is the real now with `untimed_now`, else the last time)."""
+    def follow(self, at: datetime | None, timed: bool = True) -> datetime:
+        """Move to the time something that happened `at` is recorded, and return it. A command
+        whose time is left empty (`at` None, `timed`) happened now: the real now with
+        `untimed_now`, else the last time; one with no time at all (a registration, a credit
+        listing) is recorded at the last time."""
         if at is not None:
             self.now = min(at.astimezone(UTC), self.real())
-        elif self.untimed_now:
+        elif timed and self.untimed_now:
             self.now = self.real()
         return self.now
 
@@ -127,7 +130,7 @@ class FollowingClock:
     def recording_at(self, when: datetime) -> Iterator[None]:
         """Record what is run meanwhile at `when`, whatever it says happened (the demo's late
         entries: recorded days after the fact, so that the rules treat them as late)."""
-        held, self.follow = self.follow, lambda at: self.now  # type: ignore[method-assign]
+        held, self.follow = self.follow, lambda at, timed=True: self.now  # type: ignore[method-assign]
         self.advance(when)
         try:
             yield

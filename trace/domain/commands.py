@@ -137,6 +137,11 @@ class Tx:
         return entry
 
 
+def _timed(inp: inputs.Input) -> bool:
+    """Whether a command's input has a time of its event at all (left empty, it means now)."""
+    return "occurred_at" in type(inp).model_fields
+
+
 def _said_when(inp: inputs.Input) -> datetime | None:
     """When a command's input says its event happened (None: now, or it has no time)."""
     at = getattr(inp, "occurred_at", None)
@@ -169,20 +174,21 @@ class Trace:
     def run(self, name: str, actor: Actor, data: Mapping[str, Any], *, unit: str = inputs.G, names: Any = None) -> Result:
         """Run one command as `actor` from its input data (see inputs.parse for unit and names)."""
         cmd, inp, prepared = self.parse(name, data, unit=unit, names=names)
-        with self.transaction(actor, at=_said_when(inp)) as tx:
+        with self.transaction(actor, at=_said_when(inp), timed=_timed(inp)) as tx:
             return tx.run(cmd, inp, prepared)
 
     @contextmanager
-    def transaction(self, actor: Actor, at: datetime | None = None) -> Iterator[Tx]:
+    def transaction(self, actor: Actor, at: datetime | None = None, timed: bool = False) -> Iterator[Tx]:
         """A write transaction under the log lock; signs one checkpoint of what it appended.
-        `at` is when what it records happened, for a clock that follows it (trace.clock.FollowingClock);
-        without it such a clock records the transaction when its first event says it happened."""
+        `at` is when what it records happened (`timed`: whether its command has a time at all),
+        for a clock that follows it (trace.clock.FollowingClock); opened without either, such a
+        clock records the transaction when its first event says it happened."""
         follow = getattr(self.clock, "follow", None)
-        now = follow(at) if follow is not None else self.clock()
+        now = follow(at, timed) if follow is not None else self.clock()
         with write_session(self.engine) as session:
             head = self.ledger.lock(session)
             tx = Tx(session, head, self.ledger, actor, now, demo=bool(getattr(self.clock, "demo", False)),
-                    follow=follow if at is None else None)
+                    follow=follow if at is None and not timed else None)
             yield tx
             if tx.appended:
                 self.ledger.write(session, tx.staged)
@@ -194,7 +200,8 @@ class Trace:
         the demo, benchmarks). A refusal of any one refuses them all."""
         parsed = [(actor, *self.parse(name, data)) for actor, name, data in commands]
         times = [t for _a, _c, inp, _p in parsed if (t := _said_when(inp)) is not None]
-        with self.transaction(SYSTEM, at=max(times) if times else None) as tx:
+        timed = any(_timed(inp) for _a, _c, inp, _p in parsed)
+        with self.transaction(SYSTEM, at=max(times) if times else None, timed=timed) as tx:
             return [tx.run(cmd, inp, prepared, actor) for actor, cmd, inp, prepared in parsed]
 
     # -- the same commands with Python arguments ------------------------------------------------
