@@ -23,11 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from datetime import UTC, datetime  # noqa: E402
+
 from sqlalchemy import BigInteger, Column, LargeBinary, MetaData, Table, insert, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from trace import create_app  # noqa: E402
 from trace.cli import init_database  # noqa: E402
+from trace.clock import FollowingClock  # noqa: E402
 from trace.db import read_session, write_session  # noqa: E402
 from trace.domain import events  # noqa: E402
 from trace.domain.actors import SYSTEM, Actor  # noqa: E402
@@ -43,6 +46,7 @@ def setup(url: str, key: str):  # type: ignore[no-untyped-def]
         init_database()
     svc = app.extensions["trace"]
     tr = svc.trace
+    tr.clock = FollowingClock(datetime(2025, 9, 1, tzinfo=UTC))  # a 2025 world, recorded in its own time
     tr.define_product(SYSTEM, id="bench-apple", name_zh="沙坡头苹果", name_en="Shapotou apple", harvest_months=list(range(1, 13)),
                       yield_g_per_mu=10**12, lot_prefix="BEN", area=[("迎水桥镇", "*")])
     gid = tr.register_party(SYSTEM, kind="grower", name="基准合作社", uscc="91350100M000100Y43")

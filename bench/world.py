@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from trace.clock import rfc3339
+from trace.clock import FollowingClock, rfc3339
 from trace.domain.actors import SYSTEM, Actor
 from trace.domain.commands import Trace
 from trace.domain.identifiers import uscc_check_char
@@ -24,7 +24,9 @@ def _uscc(n: int, prefix: str = "91640502") -> str:
 
 
 def small(tr: Trace) -> dict[str, Any]:
-    """A product, a grower with a plot and one harvested batch."""
+    """A product, a grower with a plot and one harvested batch. The world is recorded in its own
+    time (2025), so `tr` gets a demo clock (trace.clock.FollowingClock), as the demo has."""
+    tr.clock = FollowingClock(datetime(2025, 9, 1, tzinfo=UTC))
     tr.define_product(SYSTEM, id="bench-apple", name_zh="沙坡头苹果", name_en="Shapotou apple", harvest_months=list(range(1, 13)),
                       yield_g_per_mu=10**12, lot_prefix="BEN", area=[("迎水桥镇", "*")])
     gid = tr.register_party(SYSTEM, kind="grower", name="基准合作社", uscc=_uscc(1))
@@ -36,7 +38,8 @@ def small(tr: Trace) -> dict[str, Any]:
 
 
 def season(tr: Trace, *, entries: int, packages: int, growers: int = 20) -> dict[str, int]:
-    """A log of about `entries` entries with about `packages` packages."""
+    """A log of about `entries` entries with about `packages` packages, recorded in its own time
+    (the last 300 days) by a demo clock, each command when it says it happened."""
     tr.define_product(SYSTEM, id="bench-apple", name_zh="沙坡头苹果", name_en="Shapotou apple", harvest_months=list(range(1, 13)),
                       yield_g_per_mu=10**12, lot_prefix="BEN", area=[("迎水桥镇", "*")], gtin="06901234567892")
     ids = {kind: tr.register_party(SYSTEM, kind=kind, name=f"基准{kind}", uscc=_uscc(n, "11640502" if kind == "regulator" else "91640502"))
@@ -50,6 +53,7 @@ def season(tr: Trace, *, entries: int, packages: int, growers: int = 20) -> dict
     n_batches = max(1, (entries - 10 - 2 * growers) // per_batch)
     per_pack = max(1, round(packages / n_batches))
     start = datetime.now(UTC) - timedelta(days=300)
+    tr.clock = FollowingClock(start)
     step = timedelta(days=290) / n_batches
     made = {"batches": 0, "packages": 0}
     pending: list[tuple[Actor, str, dict[str, Any]]] = []

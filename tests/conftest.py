@@ -26,6 +26,12 @@ from trace.domain.commands import Trace  # noqa: E402
 from trace.ledger.store import Ledger  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+SEASON = 2025
+# A test records its season (SEASON) in that season's own time, as the demo does: every app the
+# tests make (in this process or a spawned one) records each command when it says it happened,
+# with a demo clock (trace.clock.FollowingClock: its entries say they are demo data), so that the
+# time rules hold for it. Tests of the time rules make a Trace with a clock of their own.
+os.environ.setdefault("TRACE_DEMO_CLOCK", f"{SEASON}-01-01")
 PG_URL = os.environ.get("TRACE_TEST_POSTGRES", "")
 ENGINES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 if os.environ.get("TRACE_REQUIRE_POSTGRES") and not PG_URL:
@@ -121,9 +127,6 @@ def svc(app):  # type: ignore[no-untyped-def]
 def tr(svc) -> Trace:  # type: ignore[no-untyped-def]
     """The domain service."""
     return svc.trace
-
-
-SEASON = 2025
 
 
 def t(month: int, day: int, hour: int = 9) -> datetime:

@@ -16,9 +16,10 @@ from trace.domain.state import DbState
 
 
 def forge(svc: Any, event: Event | dict[str, Any], *, party: int | None, user: str | int | None = None,
-          apply: bool = True, version: int = 2) -> int:
-    """Append `event` as if `party` (and `user`) had recorded it; returns its index."""
-    now = rfc3339(utc_now())
+          apply: bool = True, version: int = 2, recorded_at: str | None = None, demo: bool = True) -> int:
+    """Append `event` as if `party` (and `user`) had recorded it at `recorded_at` (default: now);
+    returns its index. Entries of version 3 also say whether a demo clock recorded them."""
+    now = recorded_at or rfc3339(utc_now())
     with write_session(svc.engine) as s:
         head = svc.ledger.lock(s)
         if isinstance(event, Event):
@@ -27,11 +28,14 @@ def forge(svc: Any, event: Event | dict[str, Any], *, party: int | None, user: s
                 record["v"] = version
         else:
             record = {"event": event, "party": party, "user": user, "v": version}
+        if version >= 3:
+            record["demo"] = demo
         head, appended = svc.ledger.append(s, head, record, now)
         if apply:
             entry = events.decode(appended.body)
             state = DbState(s.connection())
-            ctx = Context(party, user, party is None, parse_log_time(now), now, appended.index, version)
+            ctx = Context(party, user, party is None, parse_log_time(now), now, appended.index, version,
+                          demo and version >= 3)
             rules.apply(state, entry.event, ctx)
             state.flush()
         svc.ledger.sign_checkpoint(s, head)

@@ -76,6 +76,7 @@ def test_the_table_is_the_one_the_issue_asks_for() -> None:
     assert not {"grade", "split", "pack"} & WORK["carrier"] and "pack" not in WORK["cold_store"]
     assert {"receive", "store", "ship"} <= WORK["carrier"] and {"store", "ship", "sell"} <= WORK["cold_store"]
     assert "pack" in WORK["grower"] and "pack" in WORK["processor"] and "pack" in WORK["retailer"]
+    assert "pack" not in WORK["buyer"] and {"receive", "grade", "sell"} <= WORK["buyer"]
 
 
 def test_entries_written_before_the_table_verify_under_the_rules_of_their_time(svc, tr, world, runner) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +90,7 @@ def test_entries_written_before_the_table_verify_under_the_rules_of_their_time(s
     forge(svc, pack, party=world["cold"], version=2)
     assert runner.invoke(args=["verify"]).exit_code == 0
     pack3 = Pack(batch=b.id, occurred_at="2025-09-21T01:00:00.000Z",
-                 packages=[NewPackage(id=first + 1, net_g=1000, serial_hash="cd" * 32)])
+                 packages=[NewPackage(id=first + 1, net_g=1000, serial_hash="cd" * 32)], shelf_life_days=None)
     index = forge(svc, pack3, party=world["cold"], version=3)
     result = runner.invoke(args=["verify"])
     assert result.exit_code == 1 and f"entry {index}: role.not_its_work:" in result.output
@@ -295,7 +296,15 @@ def test_labels_download_as_one_archive_with_the_certificate_beside(app, svc, tr
     assert grower.act(b.id, "pack", {"count": "3", "net_kg": "2.5"}).status_code == 302
     entry = entry_of(svc, b.id, "pack")
     page = text(grower.get(f"/portal/batch/{b.id}"))
-    assert f"labels.zip?entry={entry}" in page and f"/portal/batch/{b.id}/certificate.pdf" in page
+    assert f"labels.zip?entry={entry}" in page and f"/portal/batch/{b.id}/certificate.pdf" not in page
+    pack = page[page.index(f'id="pack-{entry}"'):]
+    assert 'href="#issue-certificate"' in pack[:pack.index("</p>")]  # beside the labels: issue it first
+    r = grower.get(f"/portal/batch/{b.id}/certificate.pdf")  # the portal prints no certificate the log does not hold
+    assert r.status_code == 404 and b.lot_code in text(r)
+    assert grower.post(f"/portal/batch/{b.id}/certificate", {"basis": "control"}).status_code == 302
+    page = text(grower.get(f"/portal/batch/{b.id}"))
+    pack = page[page.index(f'id="pack-{entry}"'):]
+    assert f"/portal/batch/{b.id}/certificate.pdf" in pack[:pack.index("</p>")]  # now the certificate itself
     r = grower.get(f"/portal/batch/{b.id}/labels.zip?entry={entry}")
     assert r.status_code == 200 and r.mimetype == "application/zip" and r.headers["Cache-Control"] == "private, no-store"
     z = zipfile.ZipFile(io.BytesIO(r.data))

@@ -29,7 +29,7 @@ def test_demo_season(svc, runner) -> None:
         assert gtin_problem(products["shapotou-apple"].gtin) is None
         # plots lie in their products' areas
         for plot in s.scalars(select(Plot)):
-            assert any(p.allows(plot.township, plot.village) for p in products.values())
+            assert any(p.allows(plot.township, plot.village, plot.division) for p in products.values())
         assert s.scalar(select(func.count()).select_from(Batch)) >= 50
         assert s.scalar(select(func.count()).select_from(Package)) >= 1000
         assert {r for (r,) in s.execute(select(BatchLink.kind).distinct())} == {"split", "merge", "process"}

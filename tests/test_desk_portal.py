@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import select, text
 from tests.conftest import t
 from tests.test_portal_support import Portal, add_user, log_size
 from trace.db import read_session, write_session
+from trace.domain.commands import Trace
 from trace.domain.tables.batches import Batch, PackageScan, PackageSecret
 from trace.domain.tables.cases import Case, CasePhoto
 
@@ -215,8 +217,12 @@ def test_worklists_with_filters(app, desk, world, tr) -> None:  # type: ignore[n
 
 def test_anomaly_lists_and_their_charts(app, desk, world, tr, svc) -> None:  # type: ignore[no-untyped-def]
     a = world["actors"]
-    late = tr.register_harvest(a["grower"], plot_id=world["plot"], product_id="nanchangtan-soft-pear", quantity_g=1000,
-                               occurred_at=t(9, 1))  # recorded more than a year after the event
+    # Recorded eleven days after the event, which the time rules allow only with the bureau's approval (issue 10).
+    eleven_days_later = t(9, 12).astimezone(UTC)
+    later = Trace(svc.engine, svc.ledger, clock=lambda: eleven_days_later)
+    later.run("late.approve", a["bureau"], {"party": world["grower"], "earliest": t(9, 1), "reason": "补录"})
+    late = later.register_harvest(a["grower"], plot_id=world["plot"], product_id="nanchangtan-soft-pear", quantity_g=1000,
+                                  occurred_at=t(9, 1))
     tr.set_credit(a["bureau"], world["cold"], "black", "冷链造假", start="2025-09-01")
     with write_session(svc.engine) as s:
         s.add(PackageScan(package_id=desk["packages"][0][0].id, count=40, clients_after_sale=9))

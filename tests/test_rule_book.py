@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import t, uscc
+from tests.field_cases import FIELD_BUILD_ONLY, FIELD_CASES
 from tests.forge import forge
 from trace.db import read_session, write_session
 from trace.domain.actors import SYSTEM
@@ -473,7 +474,7 @@ def _(tr, w, svc):  # type: ignore[no-untyped-def]
     tr.ship(w["actors"]["grower"], b.id, to_party=w["processor"], occurred_at=t(9, 20, 12))
     first = _next_package(svc) - 3
     # Three packages were shipped; the receipt counts two, so the third has vanished on the road.
-    return Receive(batch=b.id, packages=[first, first + 1], occurred_at=T), w["processor"], None, True, 3
+    return Receive(batch=b.id, packages=[first, first + 1], occurred_at=T, certificate=None), w["processor"], None, True, 3
 
 
 @case("role.not_its_work")
@@ -483,7 +484,7 @@ def _(tr, w, svc):  # type: ignore[no-untyped-def]
     tr.receive(w["actors"]["cold"], b.id, occurred_at=t(9, 20, 13))
     # A cold store issues coded packages: the packages a shopper scans would name a cold store as packer.
     first = _next_package(svc)
-    return Pack(batch=b.id, occurred_at=T, packages=[NewPackage(id=first, net_g=1000, serial_hash=HEX)]), \
+    return Pack(batch=b.id, occurred_at=T, packages=[NewPackage(id=first, net_g=1000, serial_hash=HEX)], shelf_life_days=None), \
         w["cold"], None, True, 3
 
 
@@ -644,8 +645,9 @@ def _(tr, w, svc):  # type: ignore[no-untyped-def]
     return UserBind(user="u00000000000000dd", party_id=w["grower"]), None, None, False, V3
 
 
+CASES.update(FIELD_CASES)  # the field end's cases (tests/field_cases.py)
 # Raised while a command is built from its input, before there is an event: an entry cannot break them.
-BUILD_ONLY = {"input.coordinates_pair", "user.taken"}
+BUILD_ONLY = {"input.coordinates_pair", "user.taken"} | FIELD_BUILD_ONLY
 
 
 def test_every_rule_has_a_case() -> None:
@@ -660,8 +662,9 @@ def test_every_rule_has_a_case() -> None:
 @pytest.mark.parametrize("code", sorted(CASES))
 def test_a_forged_entry_that_breaks_a_rule_is_named(code: str, tr, world, svc, runner) -> None:  # type: ignore[no-untyped-def]
     assert runner.invoke(args=["verify"]).exit_code == 0
-    event, party, user, apply, *version = CASES[code](tr, world, svc)  # a rule in force from a version on
-    index = forge(svc, event, party=party, user=user, apply=apply, version=version[0] if version else 2)
+    event, party, user, apply, *how = CASES[code](tr, world, svc)  # how: the entry's version, or forge's options
+    opts = (how[0] if isinstance(how[0], dict) else {"version": how[0]}) if how else {}
+    index = forge(svc, event, party=party, user=user, apply=apply, **opts)
     result = runner.invoke(args=["verify"])
     assert result.exit_code == 1, result.output
     assert f"entry {index}: {code}:" in result.output and f"first bad entry: {index}" in result.output

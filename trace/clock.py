@@ -7,7 +7,8 @@ and the domain, so it imports neither."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 
 CHINA = timezone(timedelta(hours=8), "CST")
@@ -85,3 +86,53 @@ def china_minute(value: str | None) -> str:
 def season_of(t: datetime | str) -> int:
     """The harvest season of a time: its year in Beijing time."""
     return china(t).year
+
+
+class FollowingClock:
+    """A demo clock: for a world recorded in its own time (a demo season loaded in December, a
+    test's season, a benchmark's year). A command that says when it happened is recorded at that
+    time (never later than the real now); one that leaves its time empty, at the last such time
+    (or, with `untimed_now`, at the real now: what a test means by "now"); one with no time at all
+    (a registration, a credit listing) at the last time; a transaction opened without a time,
+    when its first event says it happened.
+
+    Every entry it records says so (`demo` in the entry, from encoding version 3) and its
+    `recorded_at` is the demo's own time: verify checks every time rule against that time, and
+    every page of a log holding such entries says "demo data". So a season recorded after the
+    fact with this clock can never pass for records made on the day."""
+
+    demo = True
+
+    def __init__(self, start: datetime, real: Clock = utc_now, *, untimed_now: bool = False) -> None:
+        self.now = start.astimezone(UTC)
+        self.real = real
+        self.untimed_now = untimed_now  # a command that gives no time happens at the real now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def follow(self, at: datetime | None, timed: bool = True) -> datetime:
+        """Move to the time something that happened `at` is recorded, and return it. A command
+        whose time is left empty (`at` None, `timed`) happened now: the real now with
+        `untimed_now`, else the last time; one with no time at all (a registration, a credit
+        listing) is recorded at the last time."""
+        if at is not None:
+            self.now = min(at.astimezone(UTC), self.real())
+        elif timed and self.untimed_now:
+            self.now = self.real()
+        return self.now
+
+    def advance(self, to: datetime) -> None:
+        """Move the clock by hand."""
+        self.now = min(to.astimezone(UTC), self.real())
+
+    @contextmanager
+    def recording_at(self, when: datetime) -> Iterator[None]:
+        """Record what is run meanwhile at `when`, whatever it says happened (the demo's late
+        entries: recorded days after the fact, so that the rules treat them as late)."""
+        held, self.follow = self.follow, lambda at, timed=True: self.now  # type: ignore[method-assign]
+        self.advance(when)
+        try:
+            yield
+        finally:
+            self.follow = held  # type: ignore[method-assign]

@@ -9,6 +9,7 @@ from functools import cached_property
 from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
+from trace.clock import FollowingClock, parse_typed
 from trace.db import make_engine, make_scan_engine
 from trace.domain.commands import Trace
 from trace.domain.scans import ScanCounter
@@ -28,6 +29,7 @@ class Services:
     key_file: str
     record_file: str = ""  # the signer's record, beside the key (default: key file + ".record")
     witnesses_spec: str = ""  # TRACE_WITNESSES: "vkey url" entries the log asks to cosign
+    demo_clock: str | None = None  # TRACE_DEMO_CLOCK: a demo records from this day on in its own time
 
     @cached_property
     def engine(self) -> Engine:
@@ -59,7 +61,12 @@ class Services:
 
     @cached_property
     def trace(self) -> Trace:
-        """The domain's command service."""
+        """The domain's command service. With TRACE_DEMO_CLOCK=YYYY-MM-DD it records each command
+        at the time the command says it happened (trace.clock.FollowingClock; one that says none,
+        now): every entry then says it is demo data, and so does every page. For demos and tests
+        that record a past season; never for real records."""
+        if self.demo_clock:
+            return Trace(self.engine, self.ledger, clock=FollowingClock(parse_typed(str(self.demo_clock)), untimed_now=True))
         return Trace(self.engine, self.ledger)
 
     @cached_property
@@ -90,7 +97,8 @@ def ensure_secret(path: str) -> str:
 def init_app(app: Flask) -> None:
     """Attach the services to the app."""
     app.extensions["trace"] = Services(app.config["DATABASE_URL"], app.config["TRACE_LOG_ORIGIN"], app.config["TRACE_KEY_FILE"],
-                                       app.config.get("TRACE_SIGNER_RECORD", ""), str(app.config.get("TRACE_WITNESSES", "")))
+                                       app.config.get("TRACE_SIGNER_RECORD", ""), str(app.config.get("TRACE_WITNESSES", "")),
+                                       demo_clock=app.config.get("TRACE_DEMO_CLOCK"))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or ensure_secret(app.config["SECRET_KEY_FILE"])
 

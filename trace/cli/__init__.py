@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from trace.cli import accounts, audit, core, do, export, labels, trace_cmd, witness
+from trace.cli import accounts, audit, core, do, export, field, labels, trace_cmd, witness
 from trace.cli.core import init_database, migrate, verify_all
 
 __all__ = ["init_app", "init_database", "migrate", "verify_all"]
@@ -19,3 +19,4 @@ def init_app(app: Flask) -> None:
     audit.init_app(app)
     app.cli.add_command(trace_cmd.trace_cli)
     app.cli.add_command(export.export_cli)
+    field.init_app(app)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -97,11 +97,14 @@ class NewPackage:
 class Tx:
     """One write transaction under the log's lock: commands run in it one after another."""
 
-    def __init__(self, session: Session, head: Head, ledger: Ledger, actor: Actor, now: datetime) -> None:
+    def __init__(self, session: Session, head: Head, ledger: Ledger, actor: Actor, now: datetime,
+                 demo: bool = False, follow: Callable[[datetime | None], datetime] | None = None) -> None:
         self.session = session
         self.staged = Staged(head)  # the log's rows are written once, when the transaction ends
         self.ledger = ledger
         self.state = DbState(session.connection())
+        self.demo = demo  # a demo clock records: every entry says so
+        self._follow = follow  # a demo clock, told no time yet: the first event tells it
         # The "now" of the rules is the entry's recorded_at to the millisecond, as in a replay.
         self.recorded_at = rfc3339(now)
         self.now = parse_log_time(self.recorded_at)
@@ -112,7 +115,7 @@ class Tx:
     def context_of(self, actor: Actor) -> Context:
         """The rules' view of an actor in this transaction."""
         return Context(actor.party_id, actor.pseudonym, actor.is_admin, self.now, self.recorded_at,
-                       version=events.CURRENT_VERSION)
+                       version=events.CURRENT_VERSION, demo=self.demo)
 
     def run(self, command: Command, inp: inputs.Input, prepared: dict[str, Any] | None = None,
             actor: Actor | None = None, once: str | None = None) -> Result:
@@ -156,6 +159,11 @@ class Tx:
         entry = events.decode(Ledger.entry(self.session, row.entry))
         return Result(entry.index, entry.event, {}, repeated=True)
 
+    def _retime(self, now: datetime) -> None:
+        self.recorded_at = rfc3339(now)
+        self.now = parse_log_time(self.recorded_at)
+        self.context = replace(self.context, now=self.now, recorded_at=self.recorded_at)
+
     @property
     def head(self) -> Head:
         """The log's head as it will be when the transaction commits."""
@@ -163,14 +171,30 @@ class Tx:
 
     def record(self, event: Event) -> Entry:
         """Check an event, append it, and apply exactly what the log holds, as a replay would."""
+        if self._follow is not None:
+            occurred = getattr(event, "occurred_at", None)
+            if isinstance(occurred, str):
+                self._retime(self._follow(parse_log_time(occurred)))
+            self._follow = None
         rules.check(self.state, event, self.context)
-        record = events.record(event, self.context.party_id, self.context.user)
+        record = events.record(event, self.context.party_id, self.context.user, self.demo)
         appended = self.ledger.stage(self.staged, record, self.context.recorded_at)
         self.appended += 1
         entry = events.decode(appended.body)
         rules.apply(self.state, entry.event, self.context.at(entry.index))
         self.state.flush()
         return entry
+
+
+def _timed(inp: inputs.Input) -> bool:
+    """Whether a command's input has a time of its event at all (left empty, it means now)."""
+    return "occurred_at" in type(inp).model_fields
+
+
+def _said_when(inp: inputs.Input) -> datetime | None:
+    """When a command's input says its event happened (None: now, or it has no time)."""
+    at = getattr(inp, "occurred_at", None)
+    return at if isinstance(at, datetime) else None
 
 
 class Trace:
@@ -201,43 +225,57 @@ class Trace:
         """Run one command as `actor` from its input data (see inputs.parse for unit and names);
         `once`: the one-time token of the form it came from (see the module's docstring)."""
         cmd, inp, prepared = self.parse(name, data, unit=unit, names=names)
-        with self.transaction(actor) as tx:
+        with self.transaction(actor, at=_said_when(inp), timed=_timed(inp)) as tx:
             return tx.run(cmd, inp, prepared, once=once)
 
     @contextmanager
-    def transaction(self, actor: Actor) -> Iterator[Tx]:
-        """A write transaction under the log lock; signs one checkpoint of what it appended."""
+    def transaction(self, actor: Actor, at: datetime | None = None, timed: bool = False) -> Iterator[Tx]:
+        """A write transaction under the log lock; signs one checkpoint of what it appended.
+        `at` is when what it records happened (`timed`: whether its command has a time at all),
+        for a clock that follows it (trace.clock.FollowingClock); opened without either, such a
+        clock records the transaction when its first event says it happened."""
+        follow = getattr(self.clock, "follow", None)
+        now = follow(at, timed) if follow is not None else self.clock()
         with write_session(self.engine) as session:
             head = self.ledger.lock(session)
-            tx = Tx(session, head, self.ledger, actor, self.clock())
+            tx = Tx(session, head, self.ledger, actor, now, demo=bool(getattr(self.clock, "demo", False)),
+                    follow=follow if at is None and not timed else None)
             yield tx
             if tx.appended:
                 self.ledger.write(session, tx.staged)
                 self.ledger.sign_checkpoint(session, tx.staged.head)
 
+
     def run_many(self, commands: Sequence[tuple[Actor, str, Mapping[str, Any]]]) -> list[Result]:
         """Several commands, each by its actor, in one transaction with one checkpoint (imports,
         the demo, benchmarks). A refusal of any one refuses them all."""
         parsed = [(actor, *self.parse(name, data)) for actor, name, data in commands]
-        with self.transaction(SYSTEM) as tx:
+        times = [t for _a, _c, inp, _p in parsed if (t := _said_when(inp)) is not None]
+        timed = any(_timed(inp) for _a, _c, inp, _p in parsed)
+        with self.transaction(SYSTEM, at=max(times) if times else None, timed=timed) as tx:
             return [tx.run(cmd, inp, prepared, actor) for actor, cmd, inp, prepared in parsed]
 
     # -- the same commands with Python arguments ------------------------------------------------
 
     def define_product(self, actor: Actor, *, id: str, name_zh: str, name_en: str, harvest_months: Sequence[int],
-                       yield_g_per_mu: int, lot_prefix: str, area: Sequence[tuple[str, str]], gtin: str | None = None,
-                       gi_ref: str = "") -> int:
-        """Define a GI product or change one (its area, months, ceiling): a regulator's act."""
+                       yield_g_per_mu: int, lot_prefix: str, area: Sequence[Sequence[str | None]], gtin: str | None = None,
+                       gi_ref: str = "", **registration: Any) -> int:
+        """Define a GI product or change one (its area, months, ceiling, registration: gi_kind,
+        gi_holder, gi_date, gi_spec): a regulator's act. Area places are (township, village) or
+        (township, village, division code)."""
         return self.run("product.define", actor, {
             "id": id, "name_zh": name_zh, "name_en": name_en, "harvest_months": list(harvest_months),
             "yield_g_per_mu": yield_g_per_mu, "lot_prefix": lot_prefix, "area": [list(a) for a in area],
-            "gtin": gtin, "gi_ref": gi_ref}).entry
+            "gtin": gtin, "gi_ref": gi_ref, **registration}).entry
 
-    def register_party(self, actor: Actor, *, kind: str, name: str, uscc: str, township: str = "",
-                       gi_logo: bool = False, phone: str = "", address: str = "") -> int:
-        """Register a party (administrator or regulator). Returns its id."""
+    def register_party(self, actor: Actor, *, kind: str, name: str, uscc: str | None = None, township: str = "",
+                       gi_logo: bool = False, phone: str = "", address: str = "", form: str = "organisation",
+                       id_number: str | None = None, platform_code: str | None = None) -> int:
+        """Register a party (administrator or regulator): an organisation by its credit code, or
+        a natural person (form="person") by name and identity number. Returns its id."""
         ev = self.run("party.register", actor, {"kind": kind, "name": name, "uscc": uscc, "township": township,
-                                                "gi_logo": gi_logo, "phone": phone, "address": address}).event
+                                                "gi_logo": gi_logo, "phone": phone, "address": address, "form": form,
+                                                "id_number": id_number, "platform_code": platform_code}).event
         return ev.party.id  # type: ignore[attr-defined]
 
     def set_credit(self, actor: Actor, party_id: object, status: str, reason: str, *, start: str | None = None,
@@ -247,11 +285,11 @@ class Trace:
         return self.run("party.credit", actor, {"party": party_id, "status": status, "reason": reason,
                                                 "start": start, "end": end}).entry
 
-    def register_plot(self, actor: Actor, *, party_id: object, township: str, village: str, area_mu: object,
-                      lat: object = None, lon: object = None) -> int:
-        """Register a grower's plot. Returns its id."""
+    def register_plot(self, actor: Actor, *, party_id: object, township: str = "", village: str = "", area_mu: object,
+                      lat: object = None, lon: object = None, division: str | None = None) -> int:
+        """Register a grower's plot, by township and village or by its village's division code. Returns its id."""
         ev = self.run("plot.register", actor, {"party": party_id, "township": township, "village": village,
-                                               "area_mu": area_mu, "lat": lat, "lon": lon}).event
+                                               "area_mu": area_mu, "lat": lat, "lon": lon, "division": division}).event
         return ev.plot.id  # type: ignore[attr-defined]
 
     def register_harvest(self, actor: Actor, *, plot_id: object, product_id: object, quantity_g: object,
@@ -294,9 +332,10 @@ class Trace:
         return NewBatch(ev.child.id, ev.child.lot)  # type: ignore[attr-defined]
 
     def pack(self, actor: Actor, batch_id: object, *, count: object, net_g: object,
-             occurred_at: datetime | str | None = None) -> list[tuple[NewPackage, str]]:
+             occurred_at: datetime | str | None = None, shelf_life_days: object = None) -> list[tuple[NewPackage, str]]:
         """Pack `count` packages of `net_g` each; returns the packages with their secret serials."""
-        res = self.run("pack", actor, {"batch": batch_id, "count": count, "net_g": net_g, "occurred_at": occurred_at})
+        res = self.run("pack", actor, {"batch": batch_id, "count": count, "net_g": net_g, "occurred_at": occurred_at,
+                                       "shelf_life_days": shelf_life_days})
         ev = res.event
         return [(NewPackage(p.id, ev.batch, p.net_g, p.serial_hash, res.entry), sn)  # type: ignore[attr-defined]
                 for p, sn in zip(ev.packages, res.private["serials"], strict=True)]  # type: ignore[attr-defined]

@@ -153,3 +153,59 @@ def location_value(lat_micro: int, lon_micro: int) -> str:
 def new_pseudonym() -> str:
     """A login's name in the log: 64 random bits, nothing to do with its username."""
     return "u" + secrets.token_hex(8)
+
+
+def person_value(name: str, id_number: str) -> str:
+    """The committed form of a natural person's name and identity number."""
+    return f"{name}\n{id_number}"
+
+
+# GB 11643-1999 居民身份证号码: 6 digits of address, 8 of birth date, 3 of sequence (odd for men),
+# and a check character computed by ISO 7064 MOD 11-2 over the first 17: each digit a_i at
+# position i (counted from the right, the check character being position 1) is weighted
+# W_i = 2^(i-1) mod 11; the check character is the c with (sum(a_i * W_i) + c) ≡ 1 (mod 11),
+# written X when it is 10.
+ID_WEIGHTS = tuple(pow(2, i - 1, 11) for i in range(18, 1, -1))  # positions 18 .. 2, left to right
+ID_NUMBER_LENGTH = Code("id_number.length", InvalidInput, N_("An identity number has 18 characters, not %(n)s."))
+ID_NUMBER_CHARACTERS = Code("id_number.characters", InvalidInput,
+                            N_("An identity number is 17 digits and a check character (a digit or X)."))
+ID_NUMBER_DATE = Code("id_number.birth_date", InvalidInput, N_("The birth date in this identity number (%(date)s) is not a real date."))
+ID_NUMBER_CHECK = Code("id_number.check", InvalidInput,
+                       N_("The identity number's check character should be %(expected)s, not %(got)s: a digit was mistyped."))
+
+
+def id_check_char(first17: str) -> str:
+    """The GB 11643 (ISO 7064 MOD 11-2) check character of the first 17 digits."""
+    total = sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True))
+    c = (12 - total % 11) % 11
+    return "X" if c == 10 else str(c)
+
+
+def id_number_problem(number: str, field: str = "id_number") -> DomainError | None:
+    """What is wrong with a resident identity number, or None if it is valid."""
+    import datetime
+
+    if len(number) != 18:
+        return ID_NUMBER_LENGTH(field, n=len(number))
+    if not (number[:17].isascii() and number[:17].isdigit()) or number[17] not in "0123456789X":
+        return ID_NUMBER_CHARACTERS(field)
+    birth = number[6:14]
+    try:
+        datetime.date(int(birth[:4]), int(birth[4:6]), int(birth[6:]))
+    except ValueError:
+        return ID_NUMBER_DATE(field, date=birth)
+    expected = id_check_char(number[:17])
+    if number[17] != expected:
+        return ID_NUMBER_CHECK(field, expected=expected, got=number[17])
+    return None
+
+
+def last_four(number: str | None) -> str:
+    """All of an identity number that is ever shown: its last four characters."""
+    return f"…{number[-4:]}" if number else ""
+
+
+def masked_name(name: str) -> str:
+    """A person's name as the public may read it: the first character, then one * per character."""
+    name = name.strip()
+    return name[:1] + "*" * max(1, len(name) - 1) if name else ""

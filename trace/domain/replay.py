@@ -20,12 +20,14 @@ from trace.clock import parse_log_time
 from trace.domain import events, rules
 from trace.domain.errors import DomainError
 from trace.domain.events import Correct, Entry, MalformedEntry, Ship
-from trace.domain.identifiers import commitment, location_value, serial_hash
+from trace.domain.identifiers import commitment, location_value, person_value, serial_hash
 from trace.domain.rules.common import UNKNOWN_USER
 from trace.domain.rules.context import Context
 from trace.domain.state import (
     _COLUMNS,
+    FIELD_VALUES,
     BatchState,
+    IdentityState,
     LinkState,
     MemoryState,
     PackageState,
@@ -37,6 +39,7 @@ from trace.domain.state import (
 )
 from trace.domain.tables.batches import BatchEvent, Package, PackageSecret, ShipmentVehicle
 from trace.domain.tables.catalogue import ProductArea
+from trace.domain.tables.field import FarmOperator, FarmRecord, PartyIdentity, PartyPerson
 from trace.domain.tables.parties import Plot, PlotLocation, User
 from trace.ledger.models import LogEntry
 
@@ -62,7 +65,8 @@ def context_of(state: MemoryState, entry: Entry) -> Context:
         is_admin = login.is_admin
     else:
         is_admin = entry.party is None
-    return Context(entry.party, user, is_admin, parse_log_time(entry.recorded_at), entry.recorded_at, entry.index, entry.v)
+    return Context(entry.party, user, is_admin, parse_log_time(entry.recorded_at), entry.recorded_at, entry.index, entry.v,
+                   entry.demo)
 
 
 def replay(entries: Iterable[tuple[int, bytes]], *, watch: tuple[type, Any] | None = None,
@@ -133,6 +137,7 @@ class Difference:
 _TABLES: list[tuple[type, str]] = [
     (ProductState, "products"), (PartyState, "parties"), (PlotState, "plots"), (UserState, "users"),
     (BatchState, "batches"), (LinkState, "batch_links"), (PackageState, "packages"), (RecallTaskState, "recall_tasks"),
+    *((cls, cls.TABLE.name) for cls in FIELD_VALUES),  # type: ignore[attr-defined]
 ]
 
 
@@ -181,8 +186,9 @@ def compare(conn: Connection, state: MemoryState) -> Difference | None:
             key, message = found
             return Difference(table, (cls, key[0] if nkey == 1 else key), message)
     areas = ProductArea.__table__  # type: ignore[attr-defined]
-    found = _first_difference("product_areas", ("product_id", "township", "village"),
-                              _stream(conn, select(areas).order_by(*areas.primary_key.columns)), state.area_rows(), 3)
+    found = _first_difference("product_areas", ("product_id", "township", "village", "code"),
+                              _stream(conn, select(areas.c.product_id, areas.c.township, areas.c.village, areas.c.code)
+                                      .order_by(*areas.primary_key.columns)), state.area_rows(), 3)
     if found is not None:
         return Difference("product_areas", (ProductState, found[0][0]), found[1])
     ev = BatchEvent.__table__  # type: ignore[attr-defined]
@@ -210,6 +216,17 @@ def _private(conn: Connection, state: MemoryState) -> Difference | None:
         Plot.location.is_not(None), PlotLocation.plot_id.is_(None))
     for (pid,) in _stream(conn, unlocated):
         return Difference("plot_locations", (PlotState, pid), f"plot {pid}: the coordinates the log committed to are missing")
+    operators = select(FarmOperator.entry, FarmOperator.name, FarmOperator.salt, FarmRecord.operator).join(
+        FarmRecord, FarmRecord.entry == FarmOperator.entry, isouter=True)
+    for entry, name, salt, committed in _stream(conn, operators):
+        if committed != commitment("operator", salt, name):
+            return Difference("farm_operators_private", None, f"the operator kept for entry {entry} is not the one it committed to", entry)
+    persons = select(PartyPerson.party_id, PartyPerson.name, PartyPerson.id_number, PartyPerson.salt, PartyIdentity.person).join(
+        PartyIdentity, PartyIdentity.party_id == PartyPerson.party_id, isouter=True)
+    for pid, name, number, salt, committed in _stream(conn, persons):
+        if committed != commitment("person", salt, person_value(name, number)):
+            return Difference("party_persons_private", (IdentityState, pid),
+                              f"party {pid}: the person kept is not the one the log committed to")
     vehicles = select(ShipmentVehicle.entry, ShipmentVehicle.plate, ShipmentVehicle.salt, LogEntry.body).join(
         LogEntry, LogEntry.idx == ShipmentVehicle.entry, isouter=True)
     for entry, plate, salt, body in _stream(conn, vehicles):

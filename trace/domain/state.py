@@ -22,8 +22,9 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from trace.clock import parse_log_time, rfc3339
+from trace.domain.tables import field as ft
 from trace.domain.tables.batches import Batch, BatchEvent, BatchLink, Package, RecallTask
-from trace.domain.tables.catalogue import Product, ProductArea
+from trace.domain.tables.catalogue import Product, ProductArea, area_allows
 from trace.domain.tables.parties import Party, Plot, User
 
 # -- the values ------------------------------------------------------------------------------
@@ -31,7 +32,8 @@ from trace.domain.tables.parties import Party, Plot, User
 
 @dataclass(slots=True)
 class ProductState:
-    """A GI product; `area` holds (township, village) pairs, village '*' for a whole township."""
+    """A GI product; `area` holds (township, village, division code or None) places, village '*'
+    for a whole township."""
 
     TABLE: ClassVar[Table] = Product.__table__  # type: ignore[assignment]
     id: str
@@ -42,16 +44,17 @@ class ProductState:
     harvest_months: str
     yield_g_per_mu: int
     lot_prefix: str
-    area: list[tuple[str, str]] = field(default_factory=list)
+    area: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     @property
     def months(self) -> list[int]:
         """Harvest months as integers."""
         return [int(m) for m in self.harvest_months.split(",") if m]
 
-    def allows(self, township: str, village: str) -> bool:
-        """Whether a plot in this township and village lies inside the protected area."""
-        return any(t == township and v in (village, "*") for t, v in self.area)
+    def allows(self, township: str, village: str, division: str | None = None) -> bool:
+        """Whether a plot in this township and village (and division) lies inside the protected
+        area (see tables.catalogue.area_allows)."""
+        return area_allows(self.area, township, village, division)
 
 
 @dataclass(slots=True)
@@ -62,7 +65,7 @@ class PartyState:
     id: int
     kind: str
     name: str
-    uscc: str
+    uscc: str | None
     township: str
     gi_logo: bool
     credit_status: str
@@ -92,6 +95,7 @@ class PlotState:
     lat_micro: int | None
     lon_micro: int | None
     location: str | None
+    division: str | None = None
 
     @property
     def area_mu_text(self) -> str:
@@ -200,10 +204,211 @@ class LinkState:
     entry: int
 
 
-Value = ProductState | PartyState | PlotState | UserState | BatchState | PackageState | LinkState | RecallTaskState
+# -- the field end's values (trace.domain.tables.field): one key column each ----------------------
+
+
+@dataclass(slots=True)
+class DivisionState:
+    """An administrative division."""
+
+    TABLE: ClassVar[Table] = ft.Division.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "code"
+    code: str
+    name: str
+    level: str
+
+
+@dataclass(slots=True)
+class PesticideState:
+    """A pesticide of the bureau's list; `intervals` is 'product:days,...'."""
+
+    TABLE: ClassVar[Table] = ft.Pesticide.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "reg_no"
+    reg_no: str
+    name: str
+    active_ingredient: str
+    intervals: str
+    banned: bool
+
+    def interval(self, product_id: str) -> int | None:
+        """Its pre-harvest interval on a crop in days (None: not registered for that crop)."""
+        for item in self.intervals.split(","):
+            crop, _, days = item.partition(":")
+            if crop == product_id and days:
+                return int(days)
+        return None
+
+    @property
+    def longest(self) -> int | None:
+        """Its longest interval on any crop (the one applied where it is not registered)."""
+        days = [int(i.partition(":")[2]) for i in self.intervals.split(",") if ":" in i]
+        return max(days) if days else None
+
+
+@dataclass(slots=True)
+class FarmRecordState:
+    """A farming record on a plot."""
+
+    TABLE: ClassVar[Table] = ft.FarmRecord.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "entry"
+    entry: int
+    plot_id: int
+    party_id: int
+    kind: str
+    occurred_at: str
+    season: int
+    product_id: str | None
+    pesticide: str | None
+    detail: str
+    source: str
+    amount_g_per_mu: int | None
+    area_centimu: int | None
+    operator: str | None
+    alerts: str
+
+
+@dataclass(slots=True)
+class CertificateState:
+    """A 承诺达标合格证 of a batch."""
+
+    TABLE: ClassVar[Table] = ft.Certificate.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "id"
+    id: int
+    batch_id: int
+    party_id: int
+    basis: str
+    quantity_g: int
+    issued_at: str
+    entry: int
+    sources: str
+
+
+@dataclass(slots=True)
+class ReceiptState:
+    """A certificate collected with a batch."""
+
+    TABLE: ClassVar[Table] = ft.CertificateReceipt.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "entry"
+    entry: int
+    certificate_id: int
+    party_id: int
+    received_at: str
+
+
+@dataclass(slots=True)
+class BatchTestState:
+    """The tests a batch has passed (and not failed since)."""
+
+    TABLE: ClassVar[Table] = ft.BatchTest.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "batch_id"
+    batch_id: int
+    official: bool
+    own: bool
+
+
+@dataclass(slots=True)
+class BatchCodeState:
+    """A lot's 追溯码."""
+
+    TABLE: ClassVar[Table] = ft.BatchCode.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "batch_id"
+    batch_id: int
+    code: str
+    entry: int
+
+
+@dataclass(slots=True)
+class AuthorisationState:
+    """An authorisation to use the GI logo."""
+
+    TABLE: ClassVar[Table] = ft.GIAuthorisation.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "entry"
+    entry: int
+    party_id: int
+    product_id: str
+    announcement: str
+    valid_from: str
+    valid_until: str | None
+    revoked_entry: int | None
+
+
+@dataclass(slots=True)
+class CertificationState:
+    """A certification of a party (or one of its plots)."""
+
+    TABLE: ClassVar[Table] = ft.Certification.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "id"
+    id: int
+    party_id: int
+    plot_id: int | None
+    scheme: str
+    number: str
+    issuer: str
+    scope: str
+    valid_from: str
+    valid_until: str
+    entry: int
+    revoked_entry: int | None
+
+
+@dataclass(slots=True)
+class LateApprovalState:
+    """An approval of late entries."""
+
+    TABLE: ClassVar[Table] = ft.LateApproval.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "entry"
+    entry: int
+    party_id: int
+    batch_id: int | None
+    plot_id: int | None
+    earliest: str
+    until: str
+    reason: str
+
+
+@dataclass(slots=True)
+class RegistrationState:
+    """A product's GI registration."""
+
+    TABLE: ClassVar[Table] = ft.ProductRegistration.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "product_id"
+    product_id: str
+    kind: str | None
+    number: str | None
+    holder: str | None
+    date: str | None
+    spec_ref: str | None
+
+
+@dataclass(slots=True)
+class IdentityState:
+    """An organisation or a natural person, and its 主体码."""
+
+    TABLE: ClassVar[Table] = ft.PartyIdentity.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "party_id"
+    party_id: int
+    form: str
+    person: str | None
+    platform_code: str | None
+
+
+@dataclass(slots=True)
+class LogMarkState:
+    """A mark of the log as a whole: 'demo' from its first entry a demo clock recorded."""
+
+    TABLE: ClassVar[Table] = ft.LogMark.__table__  # type: ignore[assignment]
+    KEY: ClassVar[str] = "name"
+    name: str
+    entry: int
+
+
+FIELD_VALUES = (LogMarkState, DivisionState, PesticideState, RegistrationState, IdentityState, FarmRecordState, CertificateState,
+                ReceiptState, BatchTestState, BatchCodeState, AuthorisationState, CertificationState, LateApprovalState)
+Value = Any  # ProductState | PartyState | ... | RecallTaskState | the FIELD_VALUES
 _COLUMNS: dict[type, tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls) if f.name != "area")
-    for cls in (ProductState, PartyState, PlotState, BatchState, PackageState, LinkState, RecallTaskState)
+    for cls in (ProductState, PartyState, PlotState, BatchState, PackageState, LinkState, RecallTaskState,
+                *FIELD_VALUES)
 }
 _COLUMNS[UserState] = ("pseudonym", "party_id", "is_admin", "created_entry")
 
@@ -215,7 +420,8 @@ def _key(value: Any) -> Any:
         return (value.parent_id, value.child_id)
     if isinstance(value, RecallTaskState):
         return (value.recall_entry, value.batch_id)
-    return value.id
+    key = getattr(type(value), "KEY", None)
+    return getattr(value, key) if key else value.id
 
 
 def _row(value: Any) -> tuple[Any, ...]:
@@ -253,6 +459,24 @@ class State:
     def history_item(self, batch_id: int, entry: int) -> HistoryItem | None: raise NotImplementedError
     def recall_task(self, recall_entry: int, batch_id: int) -> RecallTaskState | None: raise NotImplementedError
 
+    # the field end (trace.domain.rules.farming, certificates, field_register, timing)
+    def division(self, code: str) -> DivisionState | None: return self._value(DivisionState, code)
+    def pesticide(self, reg_no: str) -> PesticideState | None: return self._value(PesticideState, reg_no)
+    def registration(self, product_id: str) -> RegistrationState | None: return self._value(RegistrationState, product_id)
+    def identity(self, party_id: int) -> IdentityState | None: return self._value(IdentityState, party_id)
+    def certificate(self, cert_id: int) -> CertificateState | None: return self._value(CertificateState, cert_id)
+    def batch_tests(self, batch_id: int) -> BatchTestState | None: return self._value(BatchTestState, batch_id)
+    def batch_code(self, batch_id: int) -> BatchCodeState | None: return self._value(BatchCodeState, batch_id)
+    def authorisation(self, entry: int) -> AuthorisationState | None: return self._value(AuthorisationState, entry)
+    def certification(self, cert_id: int) -> CertificationState | None: return self._value(CertificationState, cert_id)
+    def log_mark(self, name: str) -> LogMarkState | None: return self._value(LogMarkState, name)
+    def _value(self, cls: type, key: Any) -> Any: raise NotImplementedError
+    def sprays(self, plot_id: int) -> list[FarmRecordState]: raise NotImplementedError
+    def harvest_times(self, plot_id: int, product_id: str) -> list[str]: raise NotImplementedError
+    def batch_certificate(self, batch_id: int) -> CertificateState | None: raise NotImplementedError
+    def late_approvals(self, party_id: int) -> list[LateApprovalState]: raise NotImplementedError
+    def last_event_at(self, batch_id: int) -> str | None: raise NotImplementedError
+
     def add(self, value: Value) -> None: raise NotImplementedError
     def touch(self, batch_id: int, entry: int, kind: str, occurred_at: str, party_id: int | None) -> None: raise NotImplementedError
     def mark_corrected(self, batch_id: int, entry: int, by: int, occurred_at: str | None) -> None: raise NotImplementedError
@@ -273,7 +497,10 @@ class State:
 _KINDS = {ProductState: "products", PartyState: "parties", PlotState: "plots", UserState: "users",
           BatchState: "batches", PackageState: "packages", LinkState: "batch_links", RecallTaskState: "recall_tasks"}
 _ID_COLUMNS = {Product: None, Party: Party.__table__.c.id, Plot: Plot.__table__.c.id,  # type: ignore[attr-defined]
-               Batch: Batch.__table__.c.id, Package: Package.__table__.c.id}  # type: ignore[attr-defined]
+               Batch: Batch.__table__.c.id, Package: Package.__table__.c.id,  # type: ignore[attr-defined]
+               ft.Certificate: ft.Certificate.__table__.c.id, ft.Certification: ft.Certification.__table__.c.id}  # type: ignore[attr-defined]
+_INSERT_ORDER = (ProductState, PartyState, PlotState, UserState, BatchState, PackageState, LinkState, RecallTaskState,
+                 *FIELD_VALUES)
 
 
 class DbState(State):
@@ -360,6 +587,12 @@ class DbState(State):
         return self.conn.execute(select(t.c.pseudonym).where(func.lower(t.c.username) == username,
                                                              t.c.created_entry.is_not(None))).scalar_one_or_none()
 
+    def person_taken(self, id_number: str) -> bool:
+        """Whether a natural person with this identity number is registered (private data: only
+        the live path asks, like username_taken)."""
+        t = ft.PartyPerson.__table__  # type: ignore[attr-defined]
+        return self.conn.execute(select(t.c.party_id).where(t.c.id_number == id_number)).first() is not None
+
     def harvested_g(self, plot_id: int, product_id: str, season: int) -> int:
         t = Batch.__table__  # type: ignore[attr-defined]
         return int(self.conn.execute(select(func.coalesce(func.sum(t.c.harvest_g), 0)).where(
@@ -385,6 +618,37 @@ class DbState(State):
         row = self.conn.execute(select(t.c.kind, t.c.party_id).where(t.c.batch_id == batch_id, t.c.entry == entry)).one_or_none()
         return HistoryItem(row[0], row[1]) if row else None
 
+    def _value(self, cls: type, key: Any) -> Any:
+        return self._get(cls, key)
+
+    def sprays(self, plot_id: int) -> list[FarmRecordState]:
+        t = ft.FarmRecord.__table__  # type: ignore[attr-defined]
+        rows = self.conn.execute(select(*[t.c[c] for c in _COLUMNS[FarmRecordState]]).where(
+            t.c.plot_id == plot_id, t.c.kind == "spray").order_by(t.c.entry))
+        return [FarmRecordState(*r) for r in rows]
+
+    def harvest_times(self, plot_id: int, product_id: str) -> list[str]:
+        t = Batch.__table__  # type: ignore[attr-defined]
+        return list(self.conn.execute(select(t.c.harvested_at).where(
+            t.c.origin_plot_id == plot_id, t.c.product_id == product_id, t.c.harvest_g.is_not(None))).scalars())
+
+    def batch_certificate(self, batch_id: int) -> CertificateState | None:
+        t = ft.Certificate.__table__  # type: ignore[attr-defined]
+        cid = self.conn.execute(select(func.max(t.c.id)).where(t.c.batch_id == batch_id)).scalar()
+        return self._get(CertificateState, cid) if cid is not None else None
+
+    def late_approvals(self, party_id: int) -> list[LateApprovalState]:
+        t = ft.LateApproval.__table__  # type: ignore[attr-defined]
+        rows = self.conn.execute(select(*[t.c[c] for c in _COLUMNS[LateApprovalState]]).where(t.c.party_id == party_id))
+        return [LateApprovalState(*r) for r in rows]
+
+    def last_event_at(self, batch_id: int) -> str | None:
+        self._write_touched()
+        # Straight to the driver: every command on a batch asks, and the statement is fixed.
+        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        return self.conn.exec_driver_sql(f"SELECT max(occurred_at) FROM batch_events WHERE batch_id = {mark}",
+                                         (batch_id,)).scalar()
+
     def add(self, value: Value) -> None:
         self._added.append(value)
         cls = type(value)
@@ -407,7 +671,7 @@ class DbState(State):
     def flush(self) -> None:
         """Write what the applied events added, and what they changed of the values handed to
         them since the last flush (a rule changes only what it was handed)."""
-        for cls in (ProductState, PartyState, PlotState, UserState, BatchState, PackageState, LinkState, RecallTaskState):
+        for cls in _INSERT_ORDER:
             rows = [v for v in self._added if type(v) is cls]
             if rows:
                 self._insert(cls, rows)
@@ -467,7 +731,8 @@ class DbState(State):
         for p in products:
             self.conn.execute(delete(areas).where(areas.c.product_id == p.id))
             if p.area:
-                self.conn.execute(insert(areas), [{"product_id": p.id, "township": t, "village": v} for t, v in p.area])
+                self.conn.execute(insert(areas), [{"product_id": p.id, "township": t, "village": v, "code": c}
+                                                  for t, v, c in p.area])
 
     def _update(self, cls: type, key: Any, value: Any, before: tuple[Any, ...]) -> None:
         cols = _COLUMNS[cls]
@@ -516,6 +781,10 @@ class MemoryState(State):
         self.entry_party = array("l")
         self.entry_time = array("q")
         self.corrections: dict[tuple[int, int], tuple[int, str | None]] = {}
+        self._sprays: dict[int, list[FarmRecordState]] = defaultdict(list)
+        self._harvest_times: dict[tuple[int, str], list[str]] = defaultdict(list)
+        self._batch_certificate: dict[int, int] = {}
+        self._approvals: dict[int, list[LateApprovalState]] = defaultdict(list)
 
     def product(self, product_id: str) -> ProductState | None:
         return self.values[ProductState].get(product_id)
@@ -564,6 +833,25 @@ class MemoryState(State):
     def package_count(self, batch_id: int) -> int:
         return len(self._packages.get(batch_id, ()))
 
+    def _value(self, cls: type, key: Any) -> Any:
+        return self.values[cls].get(key)
+
+    def sprays(self, plot_id: int) -> list[FarmRecordState]:
+        return list(self._sprays.get(plot_id, ()))
+
+    def harvest_times(self, plot_id: int, product_id: str) -> list[str]:
+        return list(self._harvest_times.get((plot_id, product_id), ()))
+
+    def batch_certificate(self, batch_id: int) -> CertificateState | None:
+        cid = self._batch_certificate.get(batch_id)
+        return self.values[CertificateState].get(cid) if cid is not None else None
+
+    def late_approvals(self, party_id: int) -> list[LateApprovalState]:
+        return list(self._approvals.get(party_id, ()))
+
+    def last_event_at(self, batch_id: int) -> str | None:
+        return max((row[3] for row in self.event_rows_of(batch_id)), default=None)
+
     def history_item(self, batch_id: int, entry: int) -> HistoryItem | None:
         entries = self.history.get(batch_id)
         if entries is None:
@@ -583,10 +871,17 @@ class MemoryState(State):
             b: BatchState = value  # type: ignore[assignment]
             if b.harvest_g is not None and b.origin_plot_id is not None:
                 self._harvested[(b.origin_plot_id, b.product_id, b.season)] += b.harvest_g
+                self._harvest_times[(b.origin_plot_id, b.product_id)].append(b.harvested_at)
         elif cls is LinkState:
             self._children[value.parent_id].append(value.child_id)  # type: ignore[union-attr]
         elif cls is PackageState:
             self._packages[value.batch_id].append(value.id)  # type: ignore[union-attr]
+        elif cls is FarmRecordState and value.kind == "spray":
+            self._sprays[value.plot_id].append(value)
+        elif cls is CertificateState:
+            self._batch_certificate[value.batch_id] = max(value.id, self._batch_certificate.get(value.batch_id, 0))
+        elif cls is LateApprovalState:
+            self._approvals[value.party_id].append(value)
         if cls in _MAX_TRACKED:
             self._max[cls] = max(self._max[cls], value.id)  # type: ignore[union-attr]
 
@@ -617,11 +912,11 @@ class MemoryState(State):
         for key in sorted(values):
             yield _row(values[key])
 
-    def area_rows(self) -> Iterator[tuple[str, str, str]]:
+    def area_rows(self) -> Iterator[tuple[str, str, str, str | None]]:
         """product_areas rows in primary-key order."""
         for pid in sorted(self.values.get(ProductState, {})):
-            for t, v in sorted(set(self.values[ProductState][pid].area)):
-                yield (pid, t, v)
+            for t, v, c in sorted(set(self.values[ProductState][pid].area), key=lambda p: (p[0], p[1])):
+                yield (pid, t, v, c)
 
     def event_rows(self) -> Iterator[tuple[Any, ...]]:
         """batch_events rows (batch_id, entry, kind, occurred_at, party_id, corrected_by) in
@@ -671,8 +966,9 @@ def _select(cls: type) -> Any:
 
 # Statements of the live path, built once: a command only binds parameters.
 _SELECT = {cls: _select(cls) for cls in (ProductState, PartyState, PlotState, UserState, BatchState, PackageState,
-                                         RecallTaskState)}
-_AREAS = (select(ProductArea.__table__.c.township, ProductArea.__table__.c.village)  # type: ignore[attr-defined]
+                                         RecallTaskState, *FIELD_VALUES)}
+_AREAS = (select(ProductArea.__table__.c.township, ProductArea.__table__.c.village,  # type: ignore[attr-defined]
+                 ProductArea.__table__.c.code)  # type: ignore[attr-defined]
           .where(ProductArea.__table__.c.product_id == bindparam("key"))  # type: ignore[attr-defined]
           .order_by(ProductArea.__table__.c.township, ProductArea.__table__.c.village))  # type: ignore[attr-defined]
 _INSERT_EVENT = insert(BatchEvent.__table__).values(  # type: ignore[attr-defined]
@@ -680,7 +976,9 @@ _INSERT_EVENT = insert(BatchEvent.__table__).values(  # type: ignore[attr-define
 _MAX = {kind: select(func.max(col)) for kind, col in _ID_COLUMNS.items() if col is not None}
 _UPDATES: dict[tuple[type, tuple[str, ...]], Any] = {}
 _COMPILED: dict[tuple[str, Any], tuple[str, Any]] = {}
-_BOOLS = {PartyState: ("gi_logo",), UserState: ("is_admin",), BatchState: ("recalled",)}
+_BOOLS = {PartyState: ("gi_logo",), UserState: ("is_admin",), BatchState: ("recalled",), PesticideState: ("banned",),
+          BatchTestState: ("official", "own")}
 
-_STATE_OF = {Party: PartyState, Plot: PlotState, Batch: BatchState, Package: PackageState}
-_MAX_TRACKED = (PartyState, PlotState, BatchState, PackageState)
+_STATE_OF = {Party: PartyState, Plot: PlotState, Batch: BatchState, Package: PackageState,
+             ft.Certificate: CertificateState, ft.Certification: CertificationState}
+_MAX_TRACKED = (PartyState, PlotState, BatchState, PackageState, CertificateState, CertificationState)

@@ -37,6 +37,9 @@ PLEDGE_ITEMS = (
     "对承诺的真实性负责",
 )
 CERT_BASES = ("质量安全控制", "自行检测", "委托检测")
+VERIFY_WORDS = "扫码验真"
+VERIFY_WORDS_EN = "Scan to verify"
+CODE_GROUP = 4  # characters per group of the printed package code
 
 
 # --------------------------------------------------------------------------- data
@@ -44,7 +47,9 @@ CERT_BASES = ("质量安全控制", "自行检测", "委托检测")
 
 @dataclass(frozen=True)
 class LabelInfo:
-    """What one package label shows. Weights are integer grams."""
+    """What one package label shows (农产品质量安全法 Art. 38: name, origin, producer, production
+    date, shelf life, grade; for a GI product the GI badge only when the packer is an authorised
+    user of the special logo, with its credit code). Weights are integer grams."""
 
     url: str
     product_zh: str
@@ -55,6 +60,10 @@ class LabelInfo:
     packer: str
     serial: str
     gi_logo_uscc: str | None = None
+    origin: str = ""  # 产地: township and village
+    shelf_life: str = ""  # e.g. '30 天 (0-4 ℃)'
+    grade: str = ""
+    gi_badge: bool = True  # the caller says whether the packer may show it
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,8 @@ class CertificateInfo:
     party_contact: str
     issued_on: datetime.date
     basis: str | None = None
+    number: str = ""  # the certificate's own number
+    replaces: str = ""  # the numbers of the certificates it replaces (after a split, merge or processing)
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -105,6 +116,28 @@ def short_serial(serial: str) -> str:
     tail = s[-12:]
     groups = "-".join(tail[i:i + 4] for i in range(0, len(tail), 4))
     return ("…" + groups) if len(s) > 12 else groups
+
+
+def printed_code(serial: str) -> str:
+    """A package's whole code as a label prints it, in groups of four for reading:
+    'K7Q2M9XR4TPD8WZC3HNB' -> 'K7Q2 M9XR 4TPD 8WZC 3HNB'. The page's /verify form takes it as
+    printed, with or without the spaces."""
+    s = re.sub(r"[\s-]", "", serial)
+    if not s:
+        raise ValueError("empty serial")
+    return " ".join(s[i:i + CODE_GROUP] for i in range(0, len(s), CODE_GROUP))
+
+
+def label_fields(info: LabelInfo) -> list[tuple[str, str]]:
+    """The captioned lines of a label's left column, in order (what the label says in words)."""
+    rows = [("批号 Lot", info.lot_code), ("净含量 Net wt", format_weight(info.net_weight_g)),
+            ("包装日期 Packed", info.packed_on.isoformat()), ("保质期 Shelf life", info.shelf_life or "—")]
+    if info.grade:
+        rows.append(("等级 Grade", info.grade))
+    if info.origin:
+        rows.append(("产地 Origin", info.origin))
+    rows.append(("生产者 Producer", info.packer))
+    return rows
 
 
 def _check_uscc(code: str) -> str:
@@ -344,27 +377,31 @@ def _render_label_l(info: LabelInfo, w: int, h: int) -> Image.Image:
 
 
 def _paint_label(info: LabelInfo, w: int, h: int) -> Image.Image:
-    uscc = _check_uscc(info.gi_logo_uscc) if info.gi_logo_uscc else None
+    uscc = _check_uscc(info.gi_logo_uscc) if info.gi_logo_uscc and info.gi_badge else None
     canvas = _blank(w, h).copy()
     pad = max(2, round(min(w, h) * 0.035))
     iw, ih = w - 2 * pad, h - 2 * pad
     x0, y0, x1, y1 = pad, pad, w - pad, h - pad
 
-    # bottom row: the words 地理标志产品 in a black badge, and beside it the GI logo user's code
+    # bottom row: the words 地理标志产品 in a black badge (authorised packers only) and beside it
+    # the GI logo user's code; the words 扫码验真 at the right end
     gi_size = max(6, round(ih * 0.068))
     badge_h = round(gi_size * 1.42)
     badge_top = y1 - badge_h
-    # QR with its quiet zone: top right, as big as a whole module size allows, the short serial
-    # under it
-    ser_size = max(6, round(ih * 0.062))
-    qr_side = min(badge_top - y0 - round(ser_size * 1.3), round(iw * 0.5))
+    # QR with its quiet zone: top right, as big as a whole module size allows; the whole package
+    # code under it in two lines of groups of four
+    ser_size = max(6, round(ih * 0.052))
+    code = printed_code(info.serial).split(" ")
+    half = (len(code) + 1) // 2
+    code_lines = [" ".join(code[:half]), " ".join(code[half:])]
+    qr_side = min(badge_top - y0 - round(ser_size * 2.5), round(iw * 0.5))
     qr_x = x1 - qr_side
     _paste_qr(canvas, info.url, qr_x, y0, qr_side)
-    ser = "SN " + short_serial(info.serial)
-    s, (ser_line,) = _fit.__wrapped__(ser, qr_side, ser_size, max(6, ser_size * 2 // 3))
-    sw = _width(ser_line, s)
-    _draw(canvas, qr_x + (qr_side - sw) // 2, y0 + qr_side + round(s * 0.9), ser_line, s,
-          cache=False)
+    y = y0 + qr_side
+    for line in code_lines:
+        s, (ln,) = _fit.__wrapped__(line, qr_side, ser_size, max(6, ser_size * 2 // 3))
+        y += round(s * 1.15)
+        _draw(canvas, qr_x + (qr_side - _width(ln, s)) // 2, y, ln, s, cache=False)
 
     # left column, top down
     col_w = qr_x - x0 - max(2, pad // 3)
@@ -394,21 +431,30 @@ def _paint_label(info: LabelInfo, w: int, h: int) -> Image.Image:
                 _draw(canvas, x0, y, caption, cap)
             _draw(canvas, x0 + cw, y, ln, s)
 
-    field("批号 Lot", info.lot_code)
-    field("净含量 Net wt", format_weight(info.net_weight_g))
-    field("包装日期 Packed", info.packed_on.isoformat())
-    room = badge_top - round(ih * 0.03) - y  # down to the bottom row, for the packer's name
-    field("包装者 Packer", info.packer, max_lines=max(1, min(3, room // line_h)))
+    rows = label_fields(info)
+    room = badge_top - round(ih * 0.02) - y
+    line_h = min(line_h, max(6, room // (len(rows) + 1)))  # a second line for the producer's name
+    val = min(val, round(line_h / 1.22))
+    for caption, value in rows[:-1]:
+        field(caption, value)
+    field(*rows[-1], max_lines=2)
 
     # bottom row
+    base = badge_top + round(badge_h * 0.5 + gi_size * 0.38)
+    vs = max(6, round(gi_size * 0.9))
+    words = f"{VERIFY_WORDS} {VERIFY_WORDS_EN}"
+    ws, (wline,) = _fit(words, round(iw * 0.42), vs, max(6, vs // 2))
+    wx = x1 - _width(wline, ws)
+    _draw(canvas, wx, base, wline, ws)
+    if not info.gi_badge:
+        return canvas
     gw = _width(GI_WORDS, gi_size)
     bpad = round(gi_size * 0.35)
-    base = badge_top + round(badge_h * 0.5 + gi_size * 0.38)
     ImageDraw.Draw(canvas).rounded_rectangle(
         (x0, badge_top, x0 + gw + 2 * bpad, y1), radius=max(1, badge_h // 6), fill=INK)
     _draw(canvas, x0 + bpad, base, GI_WORDS, gi_size, fill=PAPER)
     tx = x0 + gw + 2 * bpad + round(gi_size * 0.4)
-    room = x1 - tx
+    room = wx - tx - round(gi_size * 0.4)
     if uscc:
         s, (line,) = _fit(uscc, room, gi_size, max(6, gi_size // 2))
     else:
@@ -542,6 +588,8 @@ def _paint_certificate(info: CertificateInfo, w: int, h: int) -> Image.Image:
         ("产品名称 Product", f"{info.product_zh} {info.product_en}", 2),
         ("数量(重量) Quantity", format_weight(info.quantity_g), 1),
         ("批号 Lot", info.lot_code, 1),
+        *((("编号 No.", info.number, 1),) if info.number else ()),
+        *((("原合格证 Replaces", info.replaces, 1),) if info.replaces else ()),
         ("产地 Origin", info.origin, 2),
         ("生产者 Producer", info.party_name, 2),
         ("联系方式 Contact", info.party_contact, 1),

@@ -2,7 +2,7 @@
 from alembic import context
 
 from trace.db import Base, make_engine
-from trace.domain.tables import batches, cases, catalogue, derived, operations, parties  # noqa: F401 - register the tables
+from trace.domain.tables import batches, cases, catalogue, derived, field, operations, parties  # noqa: F401 - register the tables
 from trace.ledger import models  # noqa: F401
 
 config = context.config

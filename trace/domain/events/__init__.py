@@ -48,7 +48,28 @@ from trace.domain.events.batches import (
     Split,
     Store,
 )
+from trace.domain.events.field import (
+    BatchPlatformCode,
+    CertificateIssue,
+    CertificationAdd,
+    CertificationRevoke,
+    CertificationSpec,
+    Division,
+    DivisionDefine,
+    FarmFertilise,
+    FarmSpray,
+    FarmWork,
+    GIAuthorise,
+    GIRevoke,
+    Interval,
+    LateApprove,
+    NewCertificate,
+    PartyPlatformCode,
+    PesticideDefine,
+    PesticideSpec,
+)
 from trace.domain.events.registry import (
+    GIRegistration,
     PartyCredit,
     PartyRegister,
     PartySpec,
@@ -62,17 +83,23 @@ from trace.domain.events.registry import (
 )
 from trace.ledger.store import canonical
 
+# Version 3: division codes, persons, buyers, platform codes, GI registrations, certificates
+# through receipts and transformations, and the field end's own event types (events.field).
 CURRENT_VERSION = 3
 VERSIONS = (1, 2, 3)
 EVENT_TYPES: tuple[type[Event], ...] = (
     ProductDefine, PartyRegister, PartyCredit, PlotRegister, UserCreate,
     Harvest, Inspect, Grade, Split, Merge, Process, Pack, Store, Ship, Receive, Sell, Recall, Correct,
     RecallAction, UserBind,
+    DivisionDefine, PesticideDefine, FarmSpray, FarmFertilise, FarmWork, CertificateIssue,
+    PartyPlatformCode, BatchPlatformCode, GIAuthorise, GIRevoke, CertificationAdd, CertificationRevoke, LateApprove,
 )
 BY_TYPE: dict[str, type[Event]] = {cls.TYPE: cls for cls in EVENT_TYPES}
 AnyEvent = Annotated[
     ProductDefine | PartyRegister | PartyCredit | PlotRegister | UserCreate | Harvest | Inspect | Grade | Split
-    | Merge | Process | Pack | Store | Ship | Receive | Sell | Recall | Correct | RecallAction | UserBind,
+    | Merge | Process | Pack | Store | Ship | Receive | Sell | Recall | Correct | RecallAction | UserBind
+    | DivisionDefine | PesticideDefine | FarmSpray | FarmFertilise | FarmWork | CertificateIssue
+    | PartyPlatformCode | BatchPlatformCode | GIAuthorise | GIRevoke | CertificationAdd | CertificationRevoke | LateApprove,
     Field(discriminator="type"),
 ]
 PSEUDONYM = r"^u[0-9a-f]{16}$"
@@ -88,6 +115,9 @@ class Entry(Model):
     recorded_at: LogTime
     user: Annotated[int, Field(ge=1)] | Annotated[str, Field(pattern=PSEUDONYM)] | None
     v: Annotated[int, Since(2)] = 1
+    # From version 3: whether a demo clock recorded it (trace.clock.FollowingClock), its
+    # recorded_at then being the demo's own time: the log says so, and so does every page.
+    demo: Annotated[bool, Since(3)] = False
 
 
 class MalformedEntry(ValueError):
@@ -129,12 +159,12 @@ def encode(entry: Entry) -> bytes:
     return canonical(out)
 
 
-def record(event: Event, party: int | None, user: str | None) -> dict[str, Any]:
+def record(event: Event, party: int | None, user: str | None, demo: bool = False) -> dict[str, Any]:
     """What the domain hands the ledger for a new entry (the ledger adds index, prev, recorded_at)."""
     problem = check_shape(event, CURRENT_VERSION)
     if problem:  # a command built an incomplete event: a bug, never the user's fault
         raise AssertionError(problem)
-    return {"event": dump(event), "party": party, "user": user, "v": CURRENT_VERSION}
+    return {"demo": demo, "event": dump(event), "party": party, "user": user, "v": CURRENT_VERSION}
 
 
 __all__ = [
@@ -143,4 +173,7 @@ __all__ = [
     "ProductDefine", "ProductSpec", "Place", "PartyRegister", "PartySpec", "PartyCredit", "PlotRegister", "PlotSpec",
     "UserCreate", "Harvest", "Inspect", "Result", "Grade", "Split", "Merge", "Part", "Process", "Pack", "NewPackage",
     "Store", "Ship", "Receive", "Sell", "Recall", "Correct", "RecallAction", "UserBind",
+    "Division", "DivisionDefine", "Interval", "PesticideSpec", "PesticideDefine", "FarmSpray", "FarmFertilise",
+    "FarmWork", "NewCertificate", "CertificateIssue", "PartyPlatformCode", "BatchPlatformCode", "GIAuthorise", "GIRevoke",
+    "CertificationSpec", "CertificationAdd", "CertificationRevoke", "LateApprove", "GIRegistration",
 ]

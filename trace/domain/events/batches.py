@@ -22,6 +22,7 @@ from trace.domain.events.base import (
     Until,
     text,
 )
+from trace.domain.events.field import NewCertificate
 
 
 class Harvest(Event):
@@ -80,6 +81,8 @@ class Split(Event):
     batch: Id
     children: Annotated[list[NewLotQuantity], Field(min_length=1, max_length=limits.MAX_SPLIT)]
     occurred_at: LogTime
+    # From version 3: the new certificate of each child, linking the parent's (when it has one).
+    certificates: Annotated[list[NewCertificate], Since(3), Field(max_length=limits.MAX_SPLIT)] = []
 
 
 class Part(Model):
@@ -96,6 +99,7 @@ class Merge(Event):
     batches: Annotated[list[Part], Field(min_length=2, max_length=limits.MAX_MERGE)]
     child: NewLotQuantity
     occurred_at: LogTime
+    certificates: Annotated[list[NewCertificate], Since(3), Field(max_length=1)] = []  # see Split
 
 
 class Process(Event):
@@ -109,6 +113,7 @@ class Process(Event):
     yield_permille: Annotated[int, Field(ge=0, le=1000)]
     child: NewLotQuantity
     occurred_at: LogTime
+    certificates: Annotated[list[NewCertificate], Since(3), Field(max_length=1)] = []  # see Split
 
 
 class NewPackage(Model):
@@ -126,6 +131,8 @@ class Pack(Event):
     batch: Id
     occurred_at: LogTime
     packages: Annotated[list[NewPackage], Field(min_length=1, max_length=limits.MAX_PACK)]
+    # From version 3: the shelf life printed on the labels (Art. 38), in days, when the packer gives it.
+    shelf_life_days: Annotated[int | None, Since(3), Field(ge=1, le=limits.MAX_SHELF_DAYS)] = None
 
 
 class Store(Event):
@@ -152,12 +159,14 @@ class Ship(Event):
 
 class Receive(Event):
     """The party a batch was shipped to takes custody of it. From version 3 it lists the packages
-    the receiver scanned on arrival: every unsold package of the batch (none for loose fruit)."""
+    the receiver scanned on arrival (every unsold package of the batch; none for loose fruit) and
+    records the certificate that came with it (None: the batch has none)."""
 
     type: Literal["receive"] = "receive"
     batch: Id
     packages: Annotated[list[Id] | None, Since(3), Field(max_length=limits.MAX_RECEIVE)] = None
     occurred_at: LogTime
+    certificate: Annotated[Id | None, Since(3)] = None
 
 
 class Sell(Event):

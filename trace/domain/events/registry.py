@@ -7,13 +7,29 @@ from pydantic import Field
 
 from trace.domain import limits
 from trace.domain.events.base import Event, Grams, Hex64, Id, Model, Since, Until, text
+from trace.domain.events.field import Division12, LogDate, PlatformCode
 
 
 class Place(Model):
-    """A village of a protected area, or a whole township (village '*')."""
+    """A village of a protected area, or a whole township (village '*'). From version 3 it may
+    name its division code (a village's, a township's or the whole county's): then a plot is
+    judged by its code, not by how a name is spelt or which township it is listed under."""
 
     township: text(limits.MAX_PLACE)
     village: text(limits.MAX_PLACE)
+    code: Annotated[Division12 | None, Since(3)] = None
+
+
+class GIRegistration(Model):
+    """A product's GI registration: its type (农产品地理标志 agi, 地理标志保护产品 gi_product,
+    地理标志证明商标 gi_mark), number, holder, date and the reference of its quality-control
+    specification. What is not known is None, and the page says it is not known."""
+
+    kind: Literal["agi", "gi_product", "gi_mark"] | None
+    number: text(limits.MAX_PLACE) | None
+    holder: text(limits.MAX_TEXT) | None
+    date: LogDate | None
+    spec_ref: text(limits.MAX_TEXT) | None
 
 
 class ProductSpec(Model):
@@ -28,6 +44,7 @@ class ProductSpec(Model):
     yield_g_per_mu: Grams
     lot_prefix: Annotated[str, Field(pattern=f"^{limits.LOT_PREFIX}$")]
     area: Annotated[list[Place], Field(min_length=1, max_length=500)]
+    registration: Annotated[GIRegistration | None, Since(3)] = None
 
 
 class ProductDefine(Event):
@@ -38,14 +55,23 @@ class ProductDefine(Event):
 
 
 class PartySpec(Model):
-    """A party as registered: kind, name, unified social credit code, township, GI logo use."""
+    """A party as registered: kind, name, unified social credit code, township, GI logo use.
+
+    From version 3 a party is an organisation (its credit code, checked as before) or a natural
+    person, a household grower (农户) say: then `uscc` is None, `name` is masked (张*) and
+    `person` is a salted commitment to the name and identity number, which stay in the state
+    tables. `platform_code` is its 主体码 on the national traceability platform, if it has one.
+    Produce buyers (收购商, kind "buyer") are parties from version 3 too."""
 
     id: Id
-    kind: Literal["grower", "processor", "cold_store", "carrier", "retailer", "regulator"]
+    kind: Literal["grower", "processor", "cold_store", "carrier", "retailer", "regulator", "buyer"]
     name: text(limits.MAX_TEXT)
-    uscc: Annotated[str, Field(pattern=r"^[0-9A-Z]{18}$")]
+    uscc: Annotated[str, Field(pattern=r"^[0-9A-Z]{18}$")] | None
     township: text(limits.MAX_PLACE, required=False)
     gi_logo: bool
+    form: Annotated[Literal["organisation", "person"] | None, Since(3)] = None
+    person: Annotated[Hex64 | None, Since(3)] = None
+    platform_code: Annotated[PlatformCode | None, Since(3)] = None
 
 
 class PartyRegister(Event):
@@ -82,6 +108,7 @@ class PlotSpec(Model):
     lat_micro: Annotated[int | None, Until(1), Field(ge=-90_000_000, le=90_000_000)] = None
     lon_micro: Annotated[int | None, Until(1), Field(ge=-180_000_000, le=180_000_000)] = None
     location: Annotated[Hex64 | None, Since(2)] = None
+    division: Annotated[Division12 | None, Since(3)] = None  # the village's division code
 
 
 class PlotRegister(Event):

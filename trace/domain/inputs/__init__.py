@@ -18,6 +18,21 @@ from trace.domain.inputs.batches import (
     SplitInput,
     StoreInput,
 )
+from trace.domain.inputs.field import (
+    BatchCodeInput,
+    CertificateInput,
+    CertificationInput,
+    CertificationRevokeInput,
+    DivisionInput,
+    FertiliseInput,
+    GIAuthoriseInput,
+    GIRevokeInput,
+    LateApproveInput,
+    PartyCodeInput,
+    PesticideInput,
+    SprayInput,
+    WorkInput,
+)
 from trace.domain.inputs.registry import (
     BindInput,
     CreditInput,
@@ -31,4 +46,7 @@ __all__ = [
     "G", "KG", "Input", "parse", "CorrectInput", "GradeInput", "HarvestInput", "InspectInput", "MergeInput", "MergePart",
     "PackInput", "ProcessInput", "ReceiveInput", "RecallInput", "RecallActionInput", "ResultInput", "SellInput", "ShipInput", "SplitInput",
     "StoreInput", "BindInput", "CreditInput", "PartyInput", "PlotInput", "ProductInput", "UserInput",
+    "BatchCodeInput", "CertificateInput", "CertificationInput", "CertificationRevokeInput", "DivisionInput",
+    "FertiliseInput", "GIAuthoriseInput", "GIRevokeInput", "LateApproveInput", "PartyCodeInput", "PesticideInput",
+    "SprayInput", "WorkInput",
 ]

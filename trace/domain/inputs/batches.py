@@ -117,6 +117,8 @@ class PackInput(Input):
     batch: Id(title=N_("Batch"))
     count: Count(1, limits.MAX_PACK, title=N_("Number of packages"))
     net_g: Mass(title=N_("Net weight per package"))
+    shelf_life_days: Annotated[Count(1, limits.MAX_SHELF_DAYS, title=N_("Shelf life (days)")) | None,
+                               BeforeValidator(lambda v: None if v in (None, "") else v)] = None
     occurred_at: When = None
 
 

@@ -9,9 +9,9 @@ from pydantic_core import PydanticCustomError
 
 from trace.domain import limits
 from trace.domain.errors import Code, InvalidInput
-from trace.domain.identifiers import gtin_problem, uscc_problem
+from trace.domain.identifiers import gtin_problem, id_number_problem, uscc_problem
 from trace.domain.inputs.base import (
-    REQUIRED,
+    PATTERN,
     AreaMu,
     Choice,
     Coordinate,
@@ -24,11 +24,20 @@ from trace.domain.inputs.base import (
     _fail,
     fold,
 )
-from trace.domain.messages import N_
+from trace.domain.inputs.field import DIVISION_FORMAT, OptionalDate
+from trace.domain.messages import N_, Term
 
-KINDS = ("grower", "processor", "cold_store", "carrier", "retailer", "regulator")
+KINDS = ("grower", "processor", "cold_store", "carrier", "retailer", "regulator", "buyer")
 KIND_NAMES = {"grower": N_("Grower"), "processor": N_("Processor"), "cold_store": N_("Cold store"),
-              "carrier": N_("Carrier"), "retailer": N_("Retailer"), "regulator": N_("Regulator")}
+              "carrier": N_("Carrier"), "retailer": N_("Retailer"), "regulator": N_("Regulator"),
+              "buyer": N_("Produce buyer")}
+FORMS = ("organisation", "person")
+FORM_NAMES = {"organisation": N_("organisation (unified social credit code)"),
+              "person": N_("natural person (identity card)")}
+GI_KINDS = ("agi", "gi_product", "gi_mark")
+GI_KIND_NAMES = {"agi": N_("agricultural product geographical indication"),
+                 "gi_product": N_("geographical indication protected product"),
+                 "gi_mark": N_("geographical indication certification mark")}
 CREDIT = ("normal", "red", "black")
 CREDIT_NAMES = {"normal": N_("normal"), "red": N_("red list"), "black": N_("black list")}
 AREA_LINE = Code("input.area_line", InvalidInput,
@@ -64,14 +73,42 @@ def Day(*, title: str = "") -> Any:  # noqa: N802
     return Annotated[str | None, Field(title=title, description="YYYY-MM-DD, Beijing"), BeforeValidator(_day)]
 
 
-def _uscc(value: Any) -> str:
+def _uscc(value: Any) -> str | None:
     code = fold(value).upper()
     if not code:
-        raise _fail(REQUIRED)
+        return None  # a natural person has none; an organisation's is required (see rules.parties)
     problem = uscc_problem(code)
     if problem:
         raise _fail(Code.registry[problem.code], **problem.params)
     return code
+
+
+def _id_number(value: Any) -> str | None:
+    number = fold(value).upper()
+    if not number:
+        return None
+    problem = id_number_problem(number)
+    if problem:
+        raise _fail(Code.registry[problem.code], **problem.params)
+    return number
+
+
+def _optional_code(value: Any) -> str | None:
+    s = fold(value)
+    if not s:
+        return None
+    if not re.fullmatch(limits.PLATFORM_CODE, s):
+        raise _fail(PATTERN, how=Term(N_("letters, digits and hyphens")))
+    return s
+
+
+def _optional_division(value: Any) -> str | None:
+    s = fold(value)
+    if not s:
+        return None
+    if not re.fullmatch(r"\d{12}", s):
+        raise _fail(DIVISION_FORMAT)
+    return s
 
 
 def _gtin(value: Any) -> str | None:
@@ -98,28 +135,34 @@ def _months(value: Any) -> list[int]:
     return months
 
 
-def _area(value: Any) -> list[tuple[str, str]]:
-    """Places as a list of pairs (or {township, village}), or as text: one 'township village' (or
-    'township *') per line."""
-    pairs: list[tuple[str, str]] = []
+def _area(value: Any) -> list[tuple[str, str, str | None]]:
+    """Places as a list of pairs or triples (or {township, village, code}), or as text: one
+    'township village' (or 'township *') per line, optionally followed by its 12-digit division
+    code (a village's, a township's, or the county's for the whole district)."""
+    places: list[tuple[str, str, str | None]] = []
     if isinstance(value, str):
         for n, line in enumerate(value.splitlines(), 1):
             parts = line.replace("\u3000", " ").split()
             if not parts:
                 continue
-            if len(parts) != 2 or any(len(p) > limits.MAX_PLACE for p in parts):
+            code = parts.pop() if len(parts) == 3 else None
+            if len(parts) != 2 or any(len(p) > limits.MAX_PLACE for p in parts) or (code and not re.fullmatch(r"\d{12}", code)):
                 raise _fail(AREA_LINE, n=n)
-            pairs.append((parts[0], parts[1]))
+            places.append((parts[0], parts[1], code))
     else:
         for n, item in enumerate(value or [], 1):
-            place = (item.get("township"), item.get("village")) if isinstance(item, dict) else tuple(item)
-            if len(place) != 2 or not all(isinstance(p, str) and p.strip() and len(p.strip()) <= limits.MAX_PLACE
-                                          for p in place):
+            place = ((item.get("township"), item.get("village"), item.get("code")) if isinstance(item, dict)
+                     else tuple(item) + ((None,) if len(tuple(item)) == 2 else ()))
+            if len(place) != 3 or not all(isinstance(p, str) and p.strip() and len(p.strip()) <= limits.MAX_PLACE
+                                          for p in place[:2]):
                 raise _fail(AREA_LINE, n=n)
-            pairs.append((place[0].strip(), place[1].strip()))
-    if not pairs:
+            code = place[2] or None
+            if code is not None and not (isinstance(code, str) and re.fullmatch(r"\d{12}", code)):
+                raise _fail(AREA_LINE, n=n)
+            places.append((place[0].strip(), place[1].strip(), code))
+    if not places:
         raise _fail(AREA_EMPTY)
-    return sorted(set(pairs))
+    return sorted(set(places), key=lambda p: (p[0], p[1], p[2] or ""))
 
 
 class ProductInput(Input):
@@ -134,19 +177,31 @@ class ProductInput(Input):
     yield_g_per_mu: Mass(title=N_("Yield ceiling per mu"))
     lot_prefix: Pattern(limits.LOT_PREFIX, N_("2 to 8 capital letters or digits, such as APL"), title=N_("Lot prefix"),
                         upper=True)
-    area: Annotated[list[tuple[str, str]], Field(title=N_("Protected area")), BeforeValidator(_area)]
+    area: Annotated[list[tuple[str, str, str | None]], Field(title=N_("Protected area")), BeforeValidator(_area)]
+    # The registration (version 3): what is not known stays empty, and the page says it is not known.
+    gi_kind: Annotated[Choice(GI_KINDS, title=N_("Registration type"), labels=GI_KIND_NAMES) | None,
+                       BeforeValidator(lambda v: None if v in (None, "") else v)] = None
+    gi_holder: Text(limits.MAX_TEXT, required=False, title=N_("Registration holder")) = ""
+    gi_date: Annotated[OptionalDate, Field(title=N_("Registration date"))] = None
+    gi_spec: Text(limits.MAX_TEXT, required=False, title=N_("Quality-control specification")) = ""
 
 
 class PartyInput(Input):
-    """Register a party; its phone and address stay out of the public log."""
+    """Register a party: an organisation with its unified social credit code, or a natural
+    person (a household grower) with a name and identity number, which stay out of the public
+    log, as do its phone and address."""
 
     kind: Choice(KINDS, title=N_("Kind"), labels=KIND_NAMES)
     name: Text(limits.MAX_TEXT, title=N_("Name"))
-    uscc: Annotated[str, Field(title=N_("Unified social credit code")), BeforeValidator(_uscc)]
+    uscc: Annotated[str | None, Field(title=N_("Unified social credit code")), BeforeValidator(_uscc)] = None
     township: Text(limits.MAX_PLACE, required=False, title=N_("Township")) = ""
     gi_logo: YesNo = False
     phone: Text(40, required=False, title=N_("Phone")) = ""
     address: Text(limits.MAX_TEXT, required=False, title=N_("Address")) = ""
+    form: Choice(FORMS, title=N_("Organisation or person"), labels=FORM_NAMES) = "organisation"
+    id_number: Annotated[str | None, Field(title=N_("Identity number"), json_schema_extra={"writeOnly": True}),
+                         BeforeValidator(_id_number)] = None
+    platform_code: Annotated[str | None, Field(title=N_("Platform subject code")), BeforeValidator(_optional_code)] = None
 
 
 class CreditInput(Input):
@@ -175,11 +230,13 @@ class BindInput(Input):
 
 
 class PlotInput(Input):
-    """Register a grower's plot; its coordinates stay out of the public log."""
+    """Register a grower's plot, by its village's division code or by township and village
+    names; its coordinates stay out of the public log."""
 
     party: Id(title=N_("Grower"))
-    township: Text(limits.MAX_PLACE, title=N_("Township"))
-    village: Text(limits.MAX_PLACE, title=N_("Village"))
+    township: Text(limits.MAX_PLACE, required=False, title=N_("Township")) = ""
+    village: Text(limits.MAX_PLACE, required=False, title=N_("Village")) = ""
+    division: Annotated[str | None, Field(title=N_("Village division code")), BeforeValidator(_optional_division)] = None
     area_mu: AreaMu(title=N_("Area"))
     lat: Coordinate(-90, 90, title=N_("Latitude")) = None
     lon: Coordinate(-180, 180, title=N_("Longitude")) = None

@@ -16,9 +16,11 @@ from trace.clock import china_date
 from trace.domain.errors import Code, NotFound, RuleViolation
 from trace.domain.identifiers import check_lot, lot_path, package_url
 from trace.domain.messages import N_
+from trace.domain.queries import field
 from trace.domain.queries.public import origin_plots
 from trace.domain.tables.batches import Batch, BatchEvent, Package, PackageSecret
 from trace.domain.tables.catalogue import Product
+from trace.domain.tables.field import Certificate, PartyPerson
 from trace.domain.tables.parties import Party, PartyContact
 from trace.labels import CertificateInfo, LabelInfo
 
@@ -79,22 +81,34 @@ def label_infos(s: Session, base_url: str, lot: str) -> list[LabelInfo]:
     rows = s.execute(select(Package, PackageSecret.serial).join(PackageSecret, PackageSecret.package_id == Package.id)
                      .where(Package.batch_id == batch.id).order_by(Package.id))
     out = []
+    extras: dict[int, field.LabelExtras] = {}
     for pkg, serial in rows:
         packer = packers.get(pkg.pack_entry)
+        if pkg.pack_entry not in extras:
+            extras[pkg.pack_entry] = field.label_extras(s, batch, packer.id if packer else None, pkg.pack_entry, pkg.packed_at)
+        x = extras[pkg.pack_entry]
         out.append(LabelInfo(
             url=package_url(base_url, serial, product.gtin, batch.lot_code), product_zh=product.name_zh,
             product_en=product.name_en, lot_code=batch.lot_code, net_weight_g=pkg.net_g, packed_on=china_date(pkg.packed_at),
-            packer=packer.name if packer else "", serial=serial,
-            gi_logo_uscc=packer.uscc if packer is not None and packer.gi_logo else None))
+            packer=field.public_party_name(s, packer) if packer else "", serial=serial,
+            gi_logo_uscc=packer.uscc if packer is not None and x.gi_badge else None, origin=x.origin, grade=x.grade,
+            shelf_life=x.shelf_life, gi_badge=x.gi_badge))
     return out
 
 
-def certificate_info(s: Session, base_url: str, lot: str, issued_on: dt.date | None = None) -> CertificateInfo:
-    """The lot's 承诺达标合格证: the party that packed it (else the one holding it) commits for the
-    whole lot; its QR code opens the lot's public page. A split or merge makes a new lot and
-    therefore a new certificate."""
+def certificate_info(s: Session, base_url: str, lot: str, issued_on: dt.date | None = None,
+                     required: bool = False) -> CertificateInfo:
+    """The lot's 承诺达标合格证 as the log records it (its issuer, basis and quantity, the ones it
+    replaces); its QR code opens the lot's public page and it carries the words 承诺达标合格证. A
+    lot with no certificate in the log (recorded before version 3) gets the lot's facts with no
+    basis ticked and no number, or, with `required`, a refusal."""
     batch = find_batch(s, lot)
     printable(batch)
+    recorded = s.scalar(select(Certificate).where(Certificate.batch_id == batch.id).order_by(Certificate.id.desc()).limit(1))
+    if recorded is not None:
+        return _recorded_certificate(s, base_url, batch, recorded)
+    if required:
+        raise field.NO_CERTIFICATE("batch", lot=batch.lot_code)
     packer = s.scalar(select(Party).join(BatchEvent, BatchEvent.party_id == Party.id)
                       .where(BatchEvent.batch_id == batch.id, BatchEvent.kind == "pack")
                       .order_by(BatchEvent.entry.desc()).limit(1))
@@ -108,5 +122,27 @@ def certificate_info(s: Session, base_url: str, lot: str, issued_on: dt.date | N
         product_zh=batch.product.name_zh, product_en=batch.product.name_en, lot_code=batch.lot_code,
         quantity_g=batch.quantity_g, origin=origin, party_name=party.name,
         party_contact=(contact.phone if contact and contact.phone else "") or party.uscc,
-        issued_on=issued_on or china_date(dt.datetime.now(dt.UTC)),
-        basis="委托检测" if batch.inspection == "passed" else "质量安全控制")
+        issued_on=issued_on or china_date(dt.datetime.now(dt.UTC)), basis=None)
+
+
+BASIS_WORDS = {"control": "质量安全控制", "own_test": "自行检测", "commissioned_test": "委托检测"}
+
+
+def _recorded_certificate(s: Session, base_url: str, batch: Batch, cert: Certificate) -> CertificateInfo:
+    """The certificate as issued. It travels with the produce to the buyer, so it names its
+    issuer and contact as the rules ask, a household by its name too (which the public page and
+    the log never show)."""
+    party = s.get_one(Party, cert.party_id)
+    contact = s.get(PartyContact, party.id)
+    person = s.get(PartyPerson, party.id)
+    plots = origin_plots(s, batch.id)
+    places = sorted({f"{p.township}{p.village}" for p in plots})
+    sources = [int(x) for x in cert.sources.split(",") if x]
+    return CertificateInfo(
+        url=base_url.rstrip("/") + lot_path(batch.lot_code, batch.product.gtin),
+        product_zh=batch.product.name_zh, product_en=batch.product.name_en, lot_code=batch.lot_code,
+        quantity_g=cert.quantity_g, origin=COUNTY + "、".join(places) if places else COUNTY,
+        party_name=person.name if person else party.name,
+        party_contact=(contact.phone if contact and contact.phone else "") or (party.uscc or ""),
+        issued_on=china_date(cert.issued_at), basis=BASIS_WORDS[cert.basis], number=field.certificate_number(cert),
+        replaces="、".join(field.certificate_number_of(s, x) for x in sources))

@@ -24,6 +24,7 @@ from trace.domain.events import Event, ProductDefine, Recall
 from trace.domain.identifiers import LOT_RE, SERIAL_CHARS, SERIAL_LEN, serial_hash
 from trace.domain.limits import MAX_ID
 from trace.domain.messages import N_
+from trace.domain.queries import field as field_queries
 from trace.domain.queries.entries import entries, read_context
 from trace.domain.queries.labels import certificate_info, printable
 from trace.domain.rules import offers
@@ -38,6 +39,7 @@ from trace.domain.tables.batches import (
     ShipmentVehicle,
 )
 from trace.domain.tables.catalogue import Product
+from trace.domain.tables.field import Certificate
 from trace.domain.tables.operations import ProductHistory
 from trace.domain.tables.parties import Party, PartyKind, Plot
 from trace.labels import CertificateInfo
@@ -56,8 +58,6 @@ NOT_PACKER = Code("labels.not_packer", Forbidden, N_("Only the party that packed
 SEARCH_EMPTY = Code("search.empty", InvalidInput, N_("Enter a lot code or a package code."))
 SEARCH_LONG = Code("search.too_long", InvalidInput, N_("That is too long to be a lot code or package code."))
 REGISTER_HIDDEN = Code("parties.hidden", Forbidden, N_("Only regulators and administrators see the register of parties."))
-NOT_ISSUER = Code("certificate.not_issuer", Forbidden,
-                  N_("The certificate of conformity of lot %(lot)s is issued by the party that packed it (or holds it)."))
 NO_PRODUCT = Code("products.not_found", NotFound, N_("There is no product %(id)s."))
 
 
@@ -228,7 +228,7 @@ class BatchPage:
     party_names: dict[int, str]
     recall: RecallRow | None
     vehicles: dict[int, str] = field(default_factory=dict)  # plates of shipments, by entry
-    certificate: bool = False  # the viewer issues the lot's certificate of conformity
+    certificate: bool = False  # the log holds a certificate of conformity of the lot to print
 
 
 @dataclass(frozen=True)
@@ -244,8 +244,11 @@ class LabelData:
     product_en: str
     gtin: str | None
     packer_name: str
-    packer_uscc: str
-    packer_gi_logo: bool
+    packer_uscc: str | None
+    packer_gi_logo: bool  # the packer may show the GI badge on these packages (queries.field.gi_authorised)
+    origin: str = ""
+    grade: str = ""
+    shelf_life: str = ""
 
 
 @dataclass(frozen=True)
@@ -475,8 +478,7 @@ def batch_page(engine: Engine, actor: Actor, batch_id: object) -> BatchPage:
         ships = [e.entry for e in history if e.kind in ("ship", "correct")]
         vehicles = dict(s.execute(select(ShipmentVehicle.entry, ShipmentVehicle.plate)
                                   .where(ShipmentVehicle.entry.in_(ships))).all()) if ships else {}
-        issuer = next((e.party_id for e in reversed(history) if e.kind == "pack"), batch.custodian_id)
-        certifies = (party is not None and issuer == party.id and not batch.recalled and batch.inspection != "failed")
+        certifies = bool(s.scalar(select(exists().where(Certificate.batch_id == batch.id))))
         return BatchPage(row, origin, history, parents, children, packs, actions, targets, candidates,
                          correctable, names, recall, vehicles, certifies)
 
@@ -522,21 +524,23 @@ def label_data(engine: Engine, actor: Actor, batch_id: object, *, pack_entry: ob
         printable(batch, "batch")  # as `flask labels` does: no new labels for fruit that must not be sold
         packer = s.get_one(Party, actor.party_id)
         product = s.get_one(Product, batch.product_id)
+        extras = {e: field_queries.label_extras(s, batch, packer.id, e, next(p.packed_at for p, _ in found if p.pack_entry == e))
+                  for e in entries}
         return [LabelData(pkg.id, serial, pkg.net_g, pkg.packed_at, batch.lot_code, product.name_zh, product.name_en,
-                          product.gtin, packer.name, packer.uscc, bool(packer.gi_logo)) for pkg, serial in found]
+                          product.gtin, field_queries.public_party_name(s, packer), packer.uscc, extras[pkg.pack_entry].gi_badge,
+                          extras[pkg.pack_entry].origin, extras[pkg.pack_entry].grade, extras[pkg.pack_entry].shelf_life)
+                for pkg, serial in found]
 
 
 def certificate(engine: Engine, actor: Actor, batch_id: object, base_url: str) -> CertificateInfo:
-    """The lot's 承诺达标合格证, for the party that issues it: the one that packed the lot last,
-    else the one holding it (as `flask labels` makes it)."""
+    """The lot's 承诺达标合格证 to print, as the log records it (issued, or chained by a split,
+    merge or processing), for whoever may see the batch: a buyer keeps the certificates of what
+    it receives. The portal prints no certificate the log does not hold: a lot with none is
+    refused with a pointer to the form that issues one (`flask labels` still prints the lot's
+    facts with no number and no basis ticked, for lots logged before certificates were)."""
     with read_session(engine) as s:
         batch = _get_viewable(s, actor, batch_id)
-        packer = s.scalar(select(BatchEvent.party_id).where(BatchEvent.batch_id == batch.id, BatchEvent.kind == "pack")
-                          .order_by(BatchEvent.entry.desc()).limit(1))
-        issuer = packer if packer is not None else batch.custodian_id
-        if actor.party_id is None or actor.party_id != issuer:
-            raise NOT_ISSUER("batch", lot=batch.lot_code)
-        return certificate_info(s, base_url, batch.lot_code)
+        return certificate_info(s, base_url, batch.lot_code, required=True)
 
 
 @dataclass(frozen=True)

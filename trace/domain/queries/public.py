@@ -34,6 +34,7 @@ from trace.domain import scans
 from trace.domain.events import Entry, Event
 from trace.domain.identifiers import lot_path, package_path, serial_hash
 from trace.domain.queries.entries import raw as raw_entries
+from trace.domain.queries.field import public_facts as field_facts
 from trace.domain.tables.batches import Batch, BatchEvent, BatchLink, Package, PackageSecret
 from trace.domain.tables.catalogue import Product
 from trace.domain.tables.parties import Party, Plot
@@ -315,6 +316,9 @@ class ConsumerView:
         facts: Facts = {"kind": "package" if story.package is not None else "lot"}
         for part in PARTS:
             facts.update(part(story))
+        # The field end's facts (queries.field) come last: they read the others and show natural
+        # persons among them as households.
+        facts.update(field_facts(s, story.batch, story.package, facts))
         return facts
 
     def _story(self, s: Session, batch_id: int, size: int, package_id: int | None) -> Story:

@@ -24,6 +24,12 @@ Check = Callable[[State, Any, Context], None]
 Apply = Callable[[State, Any, Context], None]
 CHECKS: dict[type[Event], Check] = {}
 APPLIES: dict[type[Event], Apply] = {}
+# Rules that other aggregates add to an event type's own (a certificate chain through a split),
+# and rules of every entry (times, the encoding's order): run after the type's own, in order.
+ALSO_CHECKS: dict[type[Event], list[Check]] = {}
+ALSO_APPLIES: dict[type[Event], list[Apply]] = {}
+EVERY_CHECK: list[Check] = []
+EVERY_APPLY: list[Apply] = []
 
 
 def check_of(event_type: type[E]) -> Callable[[Callable[[State, E, Context], None]], Callable[[State, E, Context], None]]:
@@ -38,6 +44,28 @@ def apply_of(event_type: type[E]) -> Callable[[Callable[[State, E, Context], Non
     """Register the apply of an event type."""
     def register(fn: Callable[[State, E, Context], None]) -> Callable[[State, E, Context], None]:
         APPLIES[event_type] = fn
+        return fn
+    return register
+
+
+def also_check_of(*event_types: type[Event]) -> Callable[[Check], Check]:
+    """Register a further check of some event types (none given: of every entry)."""
+    def register(fn: Check) -> Check:
+        if not event_types:
+            EVERY_CHECK.append(fn)
+        for t in event_types:
+            ALSO_CHECKS.setdefault(t, []).append(fn)
+        return fn
+    return register
+
+
+def also_apply_of(*event_types: type[Event]) -> Callable[[Apply], Apply]:
+    """Register a further apply of some event types (none given: of every entry)."""
+    def register(fn: Apply) -> Apply:
+        if not event_types:
+            EVERY_APPLY.append(fn)
+        for t in event_types:
+            ALSO_APPLIES.setdefault(t, []).append(fn)
         return fn
     return register
 
@@ -85,24 +113,36 @@ def command(name: str, input: type[Input], *, store: Callable[[Connection, Entry
 def check(state: State, event: Event, ctx: Context) -> None:
     """Raise the refusal the rules have for `event` by `ctx`'s actor in `state`, if any."""
     CHECKS[type(event)](state, event, ctx)
+    for fn in ALSO_CHECKS.get(type(event), ()):
+        fn(state, event, ctx)
+    for fn in EVERY_CHECK:
+        fn(state, event, ctx)
 
 
 def apply(state: State, event: Event, ctx: Context) -> None:
     """Change `state` as `event` (entry `ctx.index`) says."""
     APPLIES[type(event)](state, event, ctx)
+    for fn in ALSO_APPLIES.get(type(event), ()):
+        fn(state, event, ctx)
+    for fn in EVERY_APPLY:
+        fn(state, event, ctx)
 
 
 def _load() -> None:
     # The modules register their rules on import.
     from trace.domain.rules import (  # noqa: F401
         catalogue,
+        certificates,
         corrections,
         custody,
+        farming,
+        field_register,
         harvest,
         inspections,
         packages,
         parties,
         recalls,
+        timing,
         transforms,
     )
 

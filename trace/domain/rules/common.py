@@ -13,11 +13,11 @@ from trace.domain.rules.context import Context
 from trace.domain.state import BatchState, PartyState, PlotState, ProductState, State
 
 CLOCK_SKEW = timedelta(minutes=5)  # a phone's clock may run a little ahead
-GROWER, PROCESSOR, COLD_STORE, CARRIER, RETAILER, REGULATOR = (
-    "grower", "processor", "cold_store", "carrier", "retailer", "regulator")
-HANDLERS = (PROCESSOR, COLD_STORE, CARRIER, RETAILER)
+GROWER, PROCESSOR, COLD_STORE, CARRIER, RETAILER, REGULATOR, BUYER = (
+    "grower", "processor", "cold_store", "carrier", "retailer", "regulator", "buyer")
+HANDLERS = (PROCESSOR, COLD_STORE, CARRIER, RETAILER, BUYER)
 KIND_NAMES = {GROWER: N_("grower"), PROCESSOR: N_("processor"), COLD_STORE: N_("cold store"),
-              CARRIER: N_("carrier"), RETAILER: N_("retailer"), REGULATOR: N_("regulator")}
+              CARRIER: N_("carrier"), RETAILER: N_("retailer"), REGULATOR: N_("regulator"), BUYER: N_("produce buyer")}
 STATUS_NAMES = {"consumed": N_("used up"), "sold": N_("sold out"), "active": N_("active")}
 
 NO_PARTY = Code("actor.no_party", Forbidden, N_("This action must be taken on behalf of a party."))

@@ -14,6 +14,7 @@ from trace.domain.identifiers import commitment, new_salt
 from trace.domain.inputs import GradeInput, ReceiveInput, ShipInput, StoreInput
 from trace.domain.messages import N_
 from trace.domain.rules import Built, apply_of, check_of, command
+from trace.domain.rules.certificates import receipt_certificate
 from trace.domain.rules.common import (
     HANDLERS,
     acting_party,
@@ -30,7 +31,8 @@ from trace.domain.state import State
 from trace.domain.tables.batches import ShipmentVehicle
 
 SHIP_TO_SELF = Code("ship.to_self", RuleViolation, N_("You cannot ship to your own party."))
-SHIP_TARGET = Code("ship.target_kind", RuleViolation, N_("Ship only to a processor, cold store, carrier or retailer."))
+SHIP_TARGET = Code("ship.target_kind", RuleViolation,
+                   N_("Ship only to a processor, cold store, carrier, retailer or produce buyer."))
 NOT_ADDRESSEE = Code("custody.not_addressee", Forbidden, N_("Batch %(lot)s was not shipped to your party."))
 RECEIPT_COUNT = Code("receive.packages", RuleViolation,
                      N_("The receipt counts %(got)s packages, but the batch has %(expected)s unsold packages: "
@@ -133,7 +135,8 @@ def apply_ship(state: State, ev: Ship, ctx: Context) -> None:
 
 @command("receive", ReceiveInput)
 def build_receive(state: State, inp: ReceiveInput, ctx: Context) -> Built:
-    """A receipt counting the packages that arrived: scanned, named, or (machines) all of them."""
+    """A receipt counting the packages that arrived (scanned, named, or, for machines, all of
+    them), with the certificate the batch travels with (the receiver keeps it)."""
     batch = require_batch(state, inp.batch)
     party = acting_party(state, ctx)
     if batch.transit_to_id != party.id:  # before anything is said about the batch's packages
@@ -144,7 +147,8 @@ def build_receive(state: State, inp: ReceiveInput, ctx: Context) -> Built:
     if inp.all_packages:
         ids |= set(state.unsold_packages(batch.id))
     scanned.missing(state, batch, sorted(ids), "codes")
-    return Built(Receive(batch=inp.batch, packages=sorted(ids), occurred_at=when(inp.occurred_at, ctx)))
+    return Built(Receive(batch=inp.batch, packages=sorted(ids), occurred_at=when(inp.occurred_at, ctx),
+                         certificate=receipt_certificate(state, batch)))
 
 
 @check_of(Receive)

@@ -1,6 +1,8 @@
 """Harvests: the GI rules at the orchard. Fruit carries the GI name only if it was picked from a
-grower's own plot inside the product's protected area, in its harvest months, and within the
-yield ceiling (the plot's area times the product's yield per mu) for the season."""
+grower's own plot inside the product's protected area (by its division code, where both have
+one), in its harvest months, and within the yield ceiling (the plot's area times the product's
+yield per mu) for the season; and no harvest is made within the pre-harvest interval of a spray
+recorded on the plot (see rules.farming)."""
 from __future__ import annotations
 
 import re
@@ -26,6 +28,7 @@ from trace.domain.rules.common import (
     when,
 )
 from trace.domain.rules.context import Context
+from trace.domain.rules.farming import interval_problem
 from trace.domain.state import BatchState, State
 from trace.domain.tables.batches import Batch
 
@@ -69,7 +72,7 @@ def check(state: State, ev: Harvest, ctx: Context) -> None:
     product = require_product(state, ev.product)
     event_time(ev.occurred_at, ctx)
     local = parse_log_time(ev.occurred_at).astimezone(CHINA)
-    if not product.allows(plot.township, plot.village):
+    if not product.allows(plot.township, plot.village, plot.division):
         raise OUTSIDE_AREA("plot", township=plot.township, village=plot.village, product=product_names(product))
     if local.month not in product.months:
         raise OUT_OF_SEASON("occurred_at", product=product_names(product), months=[Month(m) for m in product.months],
@@ -81,6 +84,9 @@ def check(state: State, ev: Harvest, ctx: Context) -> None:
     if before + ev.quantity_g > ceiling:
         raise OVER_CEILING("quantity_g", area=plot.area_mu_text, ceiling=Mass(ceiling), before=Mass(before),
                            quantity=Mass(ev.quantity_g))
+    within = interval_problem(state, plot.id, product.id, ev.occurred_at)
+    if within is not None:
+        raise within
     next_id(state, Batch, ev.batch.id, N_("batch"))
     expected_lot(product, ev.season, ev.batch.id, ev.batch.lot)
 

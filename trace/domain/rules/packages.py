@@ -51,8 +51,8 @@ def build_pack(state: State, inp: PackInput, ctx: Context) -> Built:
     first = state.next_id(Package)
     serials = [new_serial() for _ in range(inp.count)]
     return Built(Pack(batch=inp.batch, occurred_at=when(inp.occurred_at, ctx), packages=[
-        NewPackage(id=first + i, net_g=inp.net_g, serial_hash=serial_hash(sn)) for i, sn in enumerate(serials)]),
-        {"serials": serials})
+        NewPackage(id=first + i, net_g=inp.net_g, serial_hash=serial_hash(sn)) for i, sn in enumerate(serials)],
+        shelf_life_days=inp.shelf_life_days), {"serials": serials})
 
 
 @check_of(Pack)

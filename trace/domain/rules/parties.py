@@ -1,4 +1,10 @@
-"""The register: parties, the quality-credit list, growers' plots and logins."""
+"""The register: parties, the quality-credit list, growers' plots and logins.
+
+From version 3 a party is an organisation (its credit code) or a natural person: a household
+grower has an identity card, not a credit code. The log then holds a masked name and a salted
+commitment to the name and identity number (see identifiers.commitment); the number itself
+stays in party_persons_private and only its last four characters are ever shown. A plot may be
+registered by its village's division code, which must be on the division list."""
 from __future__ import annotations
 
 from typing import Any
@@ -21,8 +27,10 @@ from trace.domain.events import (
 from trace.domain.identifiers import (
     commitment,
     location_value,
+    masked_name,
     new_pseudonym,
     new_salt,
+    person_value,
     uscc_problem,
 )
 from trace.domain.inputs import BindInput, CreditInput, PartyInput, PlotInput, UserInput
@@ -30,6 +38,7 @@ from trace.domain.messages import N_
 from trace.domain.passwords import check_password, check_username, hash_password
 from trace.domain.rules import Built, apply_of, check_of, command
 from trace.domain.rules.common import (
+    BUYER,
     GROWER,
     REGULATOR,
     acting_party,
@@ -40,7 +49,8 @@ from trace.domain.rules.common import (
     require_party,
 )
 from trace.domain.rules.context import Context
-from trace.domain.state import DbState, PartyState, PlotState, State, UserState
+from trace.domain.state import DbState, IdentityState, PartyState, PlotState, State, UserState
+from trace.domain.tables.field import PartyPerson
 from trace.domain.tables.parties import Party, PartyContact, Plot, PlotLocation, User
 
 USCC_TAKEN = Code("party.uscc_taken", RuleViolation, N_("A party with this credit code is already registered."))
@@ -56,6 +66,19 @@ USER_TWICE = Code("log.user_twice", RuleViolation, N_("The login %(user)s is cre
 USER_NOT_FOUND = Code("user.not_found", NotFound, N_("There is no login %(user)s."))
 CREDIT_DATES = Code("credit.dates", RuleViolation, N_("The credit status cannot end (%(end)s) before it starts (%(start)s)."))
 CREDIT_START = Code("credit.start_missing", RuleViolation, N_("A change of credit status says from which day it holds."))
+USCC_REQUIRED = Code("party.uscc_required", InvalidInput, N_("An organisation is registered with its unified social credit code."))
+ID_NUMBER_REQUIRED = Code("party.id_number_required", InvalidInput,
+                          N_("A natural person is registered with the number of their identity card."))
+PERSON_NO_USCC = Code("party.person_uscc", RuleViolation, N_("A natural person has no unified social credit code."))
+PERSON_COMMITMENT = Code("log.person_commitment", RuleViolation,
+                         N_("A natural person is registered with a commitment to their identity, an organisation without."))
+PERSON_TAKEN = Code("party.person_taken", RuleViolation, N_("A person with this identity number is already registered."))
+PERSON_KIND = Code("party.person_kind", RuleViolation, N_("A natural person may be registered as a grower or a produce buyer only."))
+DIVISION_UNKNOWN = Code("plot.division_unknown", RuleViolation, N_("The division code %(code)s is not on the division list."))
+DIVISION_NOT_VILLAGE = Code("plot.division_level", RuleViolation, N_("A plot is registered by its village's division code; %(code)s is not a village's."))
+DIVISION_NAMES = Code("log.division_names", RuleViolation,
+                      N_("The plot is named %(got)s, but its division code says %(expected)s."))
+PLACE_REQUIRED = Code("plot.place_required", InvalidInput, N_("Give the village's division code, or its township and village."))
 
 
 # -- parties -----------------------------------------------------------------------------------
@@ -63,27 +86,56 @@ CREDIT_START = Code("credit.start_missing", RuleViolation, N_("A change of credi
 
 def _store_contact(conn: Connection, entry: Entry, private: dict[str, Any]) -> None:
     assert isinstance(entry.event, PartyRegister)
+    person = private.pop("person", None)
     conn.execute(insert(PartyContact.__table__), {"party_id": entry.event.party.id, **private})  # type: ignore[arg-type]
+    if person:
+        conn.execute(insert(PartyPerson.__table__), {"party_id": entry.event.party.id, **person})  # type: ignore[arg-type]
 
 
 @command("party.register", PartyInput, store=_store_contact)
 def build_party(state: State, inp: PartyInput, ctx: Context) -> Built:
-    """A new party, with the next free id; its contact details stay out of the log."""
+    """A new party, with the next free id; its contact details (and a person's name and identity
+    number) stay out of the log."""
+    private: dict[str, Any] = {"phone": inp.phone, "address": inp.address}
+    name, uscc, person = inp.name, inp.uscc, None
+    if inp.form == "person":
+        if inp.id_number is None:
+            raise ID_NUMBER_REQUIRED("id_number")
+        if uscc is not None:
+            raise PERSON_NO_USCC("uscc")
+        if isinstance(state, DbState) and state.person_taken(inp.id_number):
+            raise PERSON_TAKEN("id_number")
+        salt = new_salt()
+        private["person"] = {"name": inp.name, "id_number": inp.id_number, "salt": salt}
+        name, person = masked_name(inp.name), commitment("person", salt, person_value(inp.name, inp.id_number))
+    elif uscc is None:
+        raise USCC_REQUIRED("uscc")
     return Built(PartyRegister(party=PartySpec(
-        id=state.next_id(Party), kind=inp.kind, name=inp.name, uscc=inp.uscc, township=inp.township,
-        gi_logo=inp.gi_logo)), {"phone": inp.phone, "address": inp.address})
+        id=state.next_id(Party), kind=inp.kind, name=name, uscc=uscc, township=inp.township,
+        gi_logo=inp.gi_logo, form=inp.form, person=person, platform_code=inp.platform_code)), private)
 
 
 @check_of(PartyRegister)
 def check_party(state: State, ev: PartyRegister, ctx: Context) -> None:
     """Parties are registered by the bureau or an administrator, one per credit code."""
     regulator_or_admin(state, ctx)
-    problem = uscc_problem(ev.party.uscc)
-    if problem:
-        raise problem
-    if state.party_with_uscc(ev.party.uscc) is not None:
-        raise USCC_TAKEN("uscc")
-    next_id(state, Party, ev.party.id, N_("party"))
+    p = ev.party
+    if p.form == "person":
+        if p.uscc is not None:
+            raise PERSON_NO_USCC("uscc")
+        if p.person is None:
+            raise PERSON_COMMITMENT(None)
+        if p.kind not in (GROWER, BUYER):
+            raise PERSON_KIND("kind")
+    else:
+        if p.person is not None or p.uscc is None:
+            raise PERSON_COMMITMENT(None)
+        problem = uscc_problem(p.uscc)
+        if problem:
+            raise problem
+        if state.party_with_uscc(p.uscc) is not None:
+            raise USCC_TAKEN("uscc")
+    next_id(state, Party, p.id, N_("party"))
 
 
 @apply_of(PartyRegister)
@@ -91,6 +143,8 @@ def apply_party(state: State, ev: PartyRegister, ctx: Context) -> None:
     """The party joins the register with a normal credit status."""
     p = ev.party
     state.add(PartyState(p.id, p.kind, p.name, p.uscc, p.township, p.gi_logo, "normal", ""))
+    if "form" in p.model_fields_set:  # version 3 says what it is
+        state.add(IdentityState(p.id, p.form or "organisation", p.person, p.platform_code))
 
 
 @command("party.credit", CreditInput)
@@ -143,9 +197,26 @@ def build_plot(state: State, inp: PlotInput, ctx: Context) -> Built:
     if inp.lat is not None and inp.lon is not None:
         private = {"lat_micro": inp.lat, "lon_micro": inp.lon, "salt": new_salt()}
         location = commitment("plot-location", private["salt"], location_value(inp.lat, inp.lon))
+    township, village = inp.township, inp.village
+    if inp.division is not None:
+        named = division_names(state, inp.division)
+        if named is None:
+            raise DIVISION_UNKNOWN("division", code=inp.division)
+        township, village = named
+    elif not (township and village):
+        raise PLACE_REQUIRED("village" if township else "township")
     return Built(PlotRegister(plot=PlotSpec(
-        id=state.next_id(Plot), party_id=inp.party, township=inp.township, village=inp.village,
-        area_centimu=inp.area_mu, location=location)), private)
+        id=state.next_id(Plot), party_id=inp.party, township=township, village=village,
+        area_centimu=inp.area_mu, location=location, division=inp.division)), private)
+
+
+def division_names(state: State, code: str) -> tuple[str, str] | None:
+    """The (township, village) names of a village's division code, as the list has them now."""
+    village = state.division(code)
+    township = state.division(code[:9] + "000")
+    if village is None or township is None or village.level != "village":
+        return None
+    return township.name, village.name
 
 
 @check_of(PlotRegister)
@@ -156,6 +227,16 @@ def check_plot(state: State, ev: PlotRegister, ctx: Context) -> None:
         raise PLOT_GROWERS_ONLY("party")
     if not ctx.is_admin and ctx.party_id != owner.id:
         raise PLOT_OWN_ONLY("party")
+    code = ev.plot.division
+    if code is not None:
+        found = state.division(code)
+        if found is None:
+            raise DIVISION_UNKNOWN("division", code=code)
+        if found.level != "village":
+            raise DIVISION_NOT_VILLAGE("division", code=code)
+        names = division_names(state, code)
+        if names != (ev.plot.township, ev.plot.village):
+            raise DIVISION_NAMES(None, got=f"{ev.plot.township}{ev.plot.village}", expected="".join(names or ("?",)))
     next_id(state, Plot, ev.plot.id, N_("plot"))
 
 
@@ -163,7 +244,8 @@ def check_plot(state: State, ev: PlotRegister, ctx: Context) -> None:
 def apply_plot(state: State, ev: PlotRegister, ctx: Context) -> None:
     """The plot joins its grower's register."""
     p = ev.plot
-    state.add(PlotState(p.id, p.party_id, p.township, p.village, p.area_centimu, p.lat_micro, p.lon_micro, p.location))
+    state.add(PlotState(p.id, p.party_id, p.township, p.village, p.area_centimu, p.lat_micro, p.lon_micro, p.location,
+                        p.division))
 
 
 # -- logins ------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Custody decides *whose* batch it is (rules.common.holder); this table decides wh
 party of each kind does to a batch it holds. A carrier moves fruit: it receives, keeps it cold,
 checks it and hands it on, but does not grade, split, merge, pack or sell it; a cold store keeps
 fruit and may sort and sell it, but packs no coded packages (coded packages come from the party
-that packs them: a grower, a processor, or a shop that packs for its counter). Processing stays
+that packs them: a grower, a processor, or a shop that packs for its counter); a produce buyer
+(收购商) buys from growers and sells on as a cold store does, and packs no coded packages either. Processing stays
 with processors and growers (rules.transforms). The bureau does its work on any batch
 (inspections, recalls, corrections) through its own rules, not through custody.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from trace.domain.errors import Code, Forbidden
 from trace.domain.messages import N_, Term
 from trace.domain.rules.common import (
+    BUYER,
     CARRIER,
     COLD_STORE,
     GROWER,
@@ -36,6 +38,7 @@ WORK: dict[str, frozenset[str]] = {
     CARRIER: frozenset({"receive", "inspect", "store", "ship", "recall", "correct"}),
     RETAILER: frozenset(BATCH_WORK) - {"process"},
     REGULATOR: frozenset({"inspect", "recall", "correct"}),
+    BUYER: frozenset(BATCH_WORK) - {"process", "pack"},
 }
 ACTION_NAMES = {"receive": N_("receive batches"), "inspect": N_("inspect batches"), "grade": N_("grade fruit"),
                 "store": N_("record cold storage"), "split": N_("split batches"), "merge": N_("merge batches"),

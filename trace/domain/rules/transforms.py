@@ -9,6 +9,7 @@ from trace.domain.identifiers import lot_code
 from trace.domain.inputs import MergeInput, ProcessInput, SplitInput
 from trace.domain.messages import N_, Mass
 from trace.domain.rules import Built, apply_of, check_of, command
+from trace.domain.rules.certificates import chained
 from trace.domain.rules.common import (
     GROWER,
     PROCESSOR,
@@ -76,7 +77,8 @@ def build_split(state: State, inp: SplitInput, ctx: Context) -> Built:
     first = state.next_id(Batch)
     children = [NewLotQuantity(id=first + i, lot=lot_code(product.lot_prefix, batch.season, first + i), quantity_g=q)
                 for i, q in enumerate(inp.quantities)]
-    return Built(Split(batch=batch.id, children=children, occurred_at=when(inp.occurred_at, ctx)))
+    return Built(Split(batch=batch.id, children=children, occurred_at=when(inp.occurred_at, ctx),
+                       certificates=chained(state, [batch], children)))
 
 
 @check_of(Split)
@@ -113,9 +115,10 @@ def build_merge(state: State, inp: MergeInput, ctx: Context) -> Built:
     product = require_product(state, first.product_id)
     bid = state.next_id(Batch)
     out = sum(p.quantity_g for p in inp.parts) if inp.quantity_g is None else inp.quantity_g
-    return Built(Merge(batches=[Part(id=p.batch, quantity_g=p.quantity_g) for p in inp.parts],
-                       child=NewLotQuantity(id=bid, lot=lot_code(product.lot_prefix, season, bid), quantity_g=out),
-                       occurred_at=when(inp.occurred_at, ctx)))
+    child = NewLotQuantity(id=bid, lot=lot_code(product.lot_prefix, season, bid), quantity_g=out)
+    return Built(Merge(batches=[Part(id=p.batch, quantity_g=p.quantity_g) for p in inp.parts], child=child,
+                       occurred_at=when(inp.occurred_at, ctx),
+                       certificates=chained(state, [b for b in batches if b is not None], [child])))
 
 
 @check_of(Merge)
@@ -172,11 +175,10 @@ def build_process(state: State, inp: ProcessInput, ctx: Context) -> Built:
     batch = require_batch(state, inp.batch)
     product = require_product(state, batch.product_id)
     bid = state.next_id(Batch)
+    child = NewLotQuantity(id=bid, lot=lot_code(product.lot_prefix, batch.season, bid), quantity_g=inp.output_g)
     return Built(Process(batch=batch.id, input_g=inp.input_g, form=inp.form, method=inp.method,
-                         yield_permille=min(1000, inp.output_g * 1000 // inp.input_g),
-                         child=NewLotQuantity(id=bid, lot=lot_code(product.lot_prefix, batch.season, bid),
-                                              quantity_g=inp.output_g),
-                         occurred_at=when(inp.occurred_at, ctx)))
+                         yield_permille=min(1000, inp.output_g * 1000 // inp.input_g), child=child,
+                         occurred_at=when(inp.occurred_at, ctx), certificates=chained(state, [batch], [child])))
 
 
 @check_of(Process)

@@ -29,9 +29,29 @@ class Product(Base):
         """Harvest months as integers."""
         return [int(m) for m in self.harvest_months.split(",") if m]
 
-    def allows(self, township: str, village: str) -> bool:
-        """Whether a plot in this township and village lies inside the protected area."""
-        return any(a.township == township and a.village in (village, "*") for a in self.area)
+    def allows(self, township: str, village: str, division: str | None = None) -> bool:
+        """Whether a plot in this township and village (and division) lies inside the protected area."""
+        return area_allows([(a.township, a.village, a.code) for a in self.area], township, village, division)
+
+
+def area_allows(area: list[tuple[str, str, str | None]], township: str, village: str, division: str | None) -> bool:
+    """Whether a plot lies inside an area of (township, village, code) places. A place with a
+    code takes a plot with a code by the code alone (a village's exact code, a township's first 9
+    digits, a county's first 6), so that neither a spelling nor the township a village is listed
+    under refuses it; otherwise names decide, village '*' standing for the whole township."""
+    for t, v, code in area:
+        if code and division:
+            if code.endswith("000000"):
+                if division[:6] == code[:6]:
+                    return True
+            elif code.endswith("000"):
+                if division[:9] == code[:9]:
+                    return True
+            elif division == code:
+                return True
+        elif t == township and v in (village, "*"):
+            return True
+    return False
 
 
 class ProductArea(Base):
@@ -41,3 +61,4 @@ class ProductArea(Base):
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), primary_key=True)
     township: Mapped[str] = mapped_column(String(40), primary_key=True)
     village: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(12))  # from version 3: its division code

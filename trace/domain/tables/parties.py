@@ -18,6 +18,7 @@ class PartyKind(enum.StrEnum):
     CARRIER = "carrier"
     RETAILER = "retailer"
     REGULATOR = "regulator"
+    BUYER = "buyer"  # a produce buyer (收购商)
 
 
 class CreditStatus(enum.StrEnum):
@@ -35,7 +36,7 @@ class Party(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(200))
-    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    uscc: Mapped[str | None] = mapped_column(String(18), unique=True)  # none for a natural person
     township: Mapped[str] = mapped_column(String(40), default="")
     gi_logo: Mapped[bool] = mapped_column(Boolean, default=False)
     credit_status: Mapped[str] = mapped_column(String(10), default=CreditStatus.NORMAL.value)
@@ -67,6 +68,7 @@ class Plot(Base):
     lat_micro: Mapped[int | None] = mapped_column(Integer)
     lon_micro: Mapped[int | None] = mapped_column(Integer)  # version 1 entries logged these
     location: Mapped[str | None] = mapped_column(String(64))  # from version 2: a commitment to them
+    division: Mapped[str | None] = mapped_column(String(12))  # from version 3: the village's division code
     party: Mapped[Party] = relationship(back_populates="plots")
 
     @property

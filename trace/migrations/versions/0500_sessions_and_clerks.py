@@ -1,7 +1,7 @@
 """sessions and clerks: login throttling, session versions, one-time form tokens, product history
 
 Revision ID: 0500
-Revises: 0300
+Revises: 0400
 Create Date: 2026-12-01
 
 * `login_throttle` replaces the per-user lockout (users.failed_logins, users.locked_until): failed
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0500"
-down_revision = "0300"
+down_revision = "0400"
 branch_labels = None
 depends_on = None
 

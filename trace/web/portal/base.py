@@ -29,7 +29,7 @@ bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 # Names of codes, as msgids of the one catalogue.
 KINDS = {"grower": N_("Grower or cooperative"), "processor": N_("Processor"), "cold_store": N_("Cold store"),
-         "carrier": N_("Carrier"), "retailer": N_("Retailer"), "regulator": N_("Regulator"),
+         "carrier": N_("Carrier"), "retailer": N_("Retailer"), "regulator": N_("Regulator"), "buyer": N_("Produce buyer"),
          "admin": N_("Administrator"), "none": N_("None")}
 EVENTS = {"harvest": N_("Harvest"), "inspect": N_("Inspection"), "grade": N_("Grading"), "split": N_("Split"),
           "merge": N_("Merge"), "process": N_("Processing"), "pack": N_("Packing"), "store": N_("Cold storage"),
@@ -91,14 +91,17 @@ SHOWN = {
                 *(f"r{i}_{k}" for i in range(3) for k in ("name", "value", "limit", "unit", "pass"))),
     "grade": ("grade", "occurred_at"), "store": ("facility", "temperature_c", "occurred_at"),
     "split": ("quantities", "occurred_at"), "merge": ("with", "quantity_kg", "occurred_at"),
-    "process": ("input_kg", "output_kg", "form", "method", "occurred_at"), "pack": ("count", "net_kg", "occurred_at"),
+    "process": ("input_kg", "output_kg", "form", "method", "occurred_at"), "pack": ("count", "net_kg", "shelf_life_days", "occurred_at"),
     "ship": ("to_party", "vehicle", "occurred_at"), "sell": ("codes", "loose_kg", "occurred_at"),
     "recall": ("level", "reason", "occurred_at"), "correct": ("target", "field", "value", "reason", "occurred_at"),
     "harvest": ("plot", "product", "quantity_kg", "occurred_at"),
-    "plot": ("township", "village", "area_mu", "lat", "lon"), "plot_admin": ("party", "township", "village", "area_mu", "lat", "lon"),
-    "party": ("kind", "name", "uscc", "township", "phone", "address"), "credit": ("status", "reason"),
+    "plot": ("division", "township", "village", "area_mu", "lat", "lon"),
+    "plot_admin": ("party", "division", "township", "village", "area_mu", "lat", "lon"),
+    "party": ("kind", "form", "name", "uscc", "id_number", "platform_code", "township", "phone", "address"),
+    "credit": ("status", "reason"),
     "user": ("party", "username", "password"), "reset": ("username", "new"),
-    "product": ("id", "name_zh", "name_en", "gi_ref", "gtin", "harvest_months", "yield_kg_per_mu", "lot_prefix", "area"),
+    "product": ("id", "name_zh", "name_en", "gi_ref", "gtin", "harvest_months", "yield_kg_per_mu", "lot_prefix", "area",
+                "gi_kind", "gi_holder", "gi_date", "gi_spec"),
 }
 
 

@@ -33,7 +33,8 @@ def _label_infos(rows: list[queries.LabelData]) -> list[labels.LabelInfo]:
         out.append(labels.LabelInfo(url=package_url(r.gtin, r.lot_code, r.serial), product_zh=r.product_zh,
                                     product_en=r.product_en, lot_code=r.lot_code, net_weight_g=r.net_g,
                                     packed_on=packed, packer=r.packer_name, serial=r.serial,
-                                    gi_logo_uscc=r.packer_uscc if r.packer_gi_logo else None))
+                                    gi_logo_uscc=r.packer_uscc if r.packer_gi_logo else None, origin=r.origin,
+                                    grade=r.grade, shelf_life=r.shelf_life, gi_badge=r.packer_gi_logo))
     return out
 
 

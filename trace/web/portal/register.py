@@ -18,12 +18,14 @@ from trace.web import auth
 from trace.web.forms import by_field, namer, take
 from trace.web.portal.base import actor, bp, engine, lang_arg, once, refused, repeated, trace
 
-PLOT = {"party": "party", "township": "township", "village": "village", "area_mu": "area_mu", "lat": "lat", "lon": "lon"}
+PLOT = {"party": "party", "township": "township", "village": "village", "area_mu": "area_mu", "lat": "lat", "lon": "lon",
+        "division": "division"}
 PARTY = {"kind": "kind", "name": "name", "uscc": "uscc", "township": "township", "gi_logo": "gi_logo", "phone": "phone",
-         "address": "address"}
+         "address": "address", "form": "form", "id_number": "id_number", "platform_code": "platform_code"}
 CREDIT = {"status": "status", "reason": "reason"}
 PRODUCT = {"id": "id", "name_zh": "name_zh", "name_en": "name_en", "gi_ref": "gi_ref", "gtin": "gtin",
-           "harvest_months": "harvest_months", "yield_g_per_mu": "yield_kg_per_mu", "lot_prefix": "lot_prefix", "area": "area"}
+           "harvest_months": "harvest_months", "yield_g_per_mu": "yield_kg_per_mu", "lot_prefix": "lot_prefix", "area": "area",
+           "gi_kind": "gi_kind", "gi_holder": "gi_holder", "gi_date": "gi_date", "gi_spec": "gi_spec"}
 
 
 @bp.route("/plots", methods=["GET", "POST"])
