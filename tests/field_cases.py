@@ -136,6 +136,13 @@ def _(tr, w, svc):  # type: ignore[no-untyped-def]
     return Grade(batch=b.id, grade="一级", occurred_at=T), w["grower"], None, True, {**V3, "recorded_at": "2025-10-05T01:00:00.000Z"}
 
 
+@case("log.version_order")
+def _(tr, w, svc):  # type: ignore[no-untyped-def]
+    b = _harvest(tr, w)
+    # Written in version 2, whose time rules were laxer, after entries of version 3.
+    return Grade(batch=b.id, grade="一级", occurred_at=T), w["grower"], None, True, {"version": 2, "recorded_at": "2025-12-01T01:00:00.000Z"}
+
+
 # -- farming records -------------------------------------------------------------------------------
 
 

@@ -123,15 +123,36 @@ def test_a_value_is_over_its_limit_only_when_it_certainly_is(value: str, limit: 
     assert over_limit(value, limit) is over
 
 
-def test_older_inspections_are_judged_by_their_own_rules(v1_inspect_log) -> None:  # type: ignore[no-untyped-def]
-    """A version 2 entry with a pass beside a failing row (as written before this rule) still verifies."""
-    runner, index = v1_inspect_log
-    result = runner.invoke(args=["verify"])
-    assert result.exit_code == 0, result.output
+def test_older_inspections_are_judged_by_their_own_rules(tr, world, harvest, svc) -> None:  # type: ignore[no-untyped-def]
+    """A pass beside a failing row, as entries of version 2 were written before this rule: the
+    rules accept it in version 2 and refuse it in version 3 (checked against the replayed state,
+    as verify does)."""
+    from trace.clock import parse_log_time
+    from trace.domain import rules
+    from trace.domain.events import Inspect, Result
+    from trace.domain.replay import replay
+    from trace.domain.rules.context import Context
+
+    b = harvest(100)
+    ev = Inspect(batch=b.id, kind="self", lab="站", report_no="R", passed=True, certificate_no="",
+                 occurred_at="2025-09-21T01:00:00.000Z",
+                 results=[Result(name="毒死蜱", value="0.08", limit="0.02", unit="mg/kg", pass_=False)])
+    with read_session(svc.engine) as s:
+        bodies = list(s.execute(select(LogEntry.idx, LogEntry.body).order_by(LogEntry.idx)).all())
+    state = replay([(i, bytes(body)) for i, body in bodies])
+    now = "2025-09-21T02:00:00.000Z"
+    for version in (2, 3):
+        ctx = Context(world["grower"], None, False, parse_log_time(now), now, len(bodies), version, version >= 3)
+        if version == 2:
+            rules.check(state, ev, ctx)  # the rules then in force: accepted
+        else:
+            with pytest.raises(DomainError) as err:
+                rules.check(state, ev, ctx)
+            assert err.value.code == "inspection.verdict_rows"
 
 
-@pytest.fixture
-def v1_inspect_log(tr, world, harvest, svc, runner):  # type: ignore[no-untyped-def]
+def test_an_older_inspection_after_newer_entries_is_named_by_verify(tr, world, harvest, svc, runner) -> None:  # type: ignore[no-untyped-def]
+    """Written in version 2 after the log's version 3 entries, to dodge the rule, it is named."""
     from tests.forge import forge
     from trace.domain.events import Inspect, Result
 
@@ -139,7 +160,9 @@ def v1_inspect_log(tr, world, harvest, svc, runner):  # type: ignore[no-untyped-
     ev = Inspect(batch=b.id, kind="self", lab="站", report_no="R", passed=True, certificate_no="",
                  occurred_at="2025-09-21T01:00:00.000Z",
                  results=[Result(name="毒死蜱", value="0.08", limit="0.02", unit="mg/kg", pass_=False)])
-    return runner, forge(svc, ev, party=world["grower"], version=2)
+    index = forge(svc, ev, party=world["grower"], version=2)
+    result = runner.invoke(args=["verify"])
+    assert result.exit_code == 1 and f"entry {index}: log.version_order:" in result.output, result.output
 
 
 # -- recalls ----------------------------------------------------------------------------------------------

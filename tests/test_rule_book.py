@@ -183,7 +183,7 @@ def _(tr, w, svc):  # type: ignore[no-untyped-def]
 @case("time.future")
 def _(tr, w, svc):  # type: ignore[no-untyped-def]
     b = _harvest(tr, w)
-    return _grade(b.id, "2099-01-01T00:00:00.000Z"), w["grower"], None, True
+    return _grade(b.id, "2099-01-01T00:00:00.000Z"), w["grower"], None, True, {"recorded_at": "2025-12-01T01:00:00.000Z"}
 
 
 @case("time.before_harvest")

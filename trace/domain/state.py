@@ -768,6 +768,7 @@ class MemoryState(State):
              "recall", "correct", "recall.action")
 
     def __init__(self) -> None:
+        self.highest_version = 1  # the newest encoding replayed so far: no entry after goes back to an older one
         self.values: dict[type, dict[Any, Any]] = defaultdict(dict)
         self._uscc: dict[str, int] = {}
         self._harvested: dict[tuple[int, str, int], int] = defaultdict(int)

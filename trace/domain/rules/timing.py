@@ -1,5 +1,7 @@
 """Times that can be trusted (entries of encoding version 3 on).
 
+* No entry goes back to an older encoding than an entry before it, whose rules were laxer
+  (verify's replay checks it: the live path always writes the newest, see VERSION_ORDER).
 * An event's time is not before the previous event of the batch it is about.
 * An event is recorded at most LATE_DAYS days after it happened, unless the bureau approved
   the late entry (`late.approve`: a party, a batch or plot or anything, from when, until when).
@@ -23,6 +25,8 @@ from trace.domain.rules.common import is_regulator
 from trace.domain.rules.context import Context
 from trace.domain.state import LogMarkState, State
 
+VERSION_ORDER = Code("log.version_order", RuleViolation,
+                     N_("This entry is written in encoding version %(got)s after entries of version %(highest)s."))
 BEFORE_PREVIOUS = Code("time.before_previous", RuleViolation,
                        N_("The event time (%(at)s) cannot be before the batch's previous event (%(previous)s)."))
 TOO_LATE = Code("time.too_late", RuleViolation,
