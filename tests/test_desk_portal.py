@@ -321,6 +321,9 @@ def test_the_public_credit_list(app, tr, world) -> None:  # type: ignore[no-unty
     red, black = page.index('id="red-list"'), page.index('id="black-list"')
     assert red < page.index("迎水桥苹果合作社") < black < page.index("冷链仓储")
     assert "伪造冷链记录" in page and "2099-01-01" in page and "顺达物流" not in page  # that listing has ended
+    home = body(app.test_client().get("/"))  # the start page shows the same lists
+    lists = home[home.index('id="credit"'):home.index('id="checkpoint"')]
+    assert "迎水桥苹果合作社" in lists and "伪造冷链记录" in lists and "顺达物流" not in lists and "已整改" not in lists
 
 
 # -- exports -------------------------------------------------------------------------------------------------

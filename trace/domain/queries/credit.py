@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from trace.clock import CHINA
 from trace.db import read_session
@@ -31,12 +32,22 @@ class Listed:
 
 def public_credit_list(engine: Engine, now: datetime | None = None) -> dict[str, list[Listed]]:
     """The red and black lists in force today (Beijing): {"red": [...], "black": [...]}."""
-    today = (now or datetime.now(UTC)).astimezone(CHINA).date().isoformat()
-    out: dict[str, list[Listed]] = {"red": [], "black": []}
     with read_session(engine) as s:
-        for p in s.scalars(select(Party).where(Party.credit_status.in_(("red", "black"))).order_by(Party.name)):
-            if (p.credit_start and p.credit_start > today) or (p.credit_end and p.credit_end < today):
-                continue
-            out[p.credit_status].append(Listed(p.id, p.name, p.kind, p.township, p.uscc, p.credit_status, p.credit_reason,
-                                               p.credit_start, p.credit_end))
+        return in_force(s, beijing_day(now))
+
+
+def beijing_day(now: datetime | None = None) -> str:
+    """Today (or `now`'s day) in Beijing, YYYY-MM-DD: the days a credit status holds are Beijing days."""
+    return (now or datetime.now(UTC)).astimezone(CHINA).date().isoformat()
+
+
+def in_force(s: Session, today: str) -> dict[str, list[Listed]]:
+    """The red and black lists on a Beijing day, as the rules read them (PartyState.credit_on):
+    a status whose period has not begun or has ended is not in force."""
+    out: dict[str, list[Listed]] = {"red": [], "black": []}
+    for p in s.scalars(select(Party).where(Party.credit_status.in_(("red", "black"))).order_by(Party.name)):
+        if (p.credit_start and p.credit_start > today) or (p.credit_end and p.credit_end < today):
+            continue
+        out[p.credit_status].append(Listed(p.id, p.name, p.kind, p.township, p.uscc, p.credit_status, p.credit_reason,
+                                           p.credit_start, p.credit_end))
     return out

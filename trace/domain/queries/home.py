@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from trace.domain import events as ev_types
 from trace.domain.events import MalformedEntry
+from trace.domain.queries.credit import beijing_day, in_force
 from trace.domain.queries.public import ConsumerView, _batches_in, _details, _party
 from trace.domain.tables.batches import Batch
 from trace.domain.tables.catalogue import Product
@@ -38,23 +39,22 @@ def catalogue(s: Session) -> list[dict[str, Any]]:
     return out
 
 
-def credit_lists(s: Session) -> dict[str, list[dict[str, Any]]]:
-    """The parties the bureau put on its red or black list, with its reasons (until issue 9's
-    credit-list query: the parties' current status, as the state tables hold it)."""
-    out: dict[str, list[dict[str, Any]]] = {"red": [], "black": []}
-    for p in s.scalars(select(Party).where(Party.credit_status.in_(("red", "black"))).order_by(Party.name)):
-        out[p.credit_status].append({**_party(p), "reason": p.credit_reason})  # type: ignore[dict-item]
-    return out
+def credit_lists(s: Session, today: str) -> dict[str, list[dict[str, Any]]]:
+    """The parties on the bureau's red or black list on that Beijing day, with its reasons: the
+    same lists as the /credit page (queries.credit.in_force)."""
+    return {status: [{"name": p.name, "kind": p.kind, "township": p.township, "uscc": p.uscc, "credit": p.status,
+                      "reason": p.reason} for p in listed] for status, listed in in_force(s, today).items()}
 
 
 def home(view: ConsumerView, s: Session) -> dict[str, Any]:
     """Everything the start page shows, cached per checkpoint (a write signs a new one)."""
     size = latest_size(s)
-    key = ("home", size)
+    today = beijing_day(view.clock())
+    key = ("home", today, size)  # a credit status can begin or end with the day
     cached = view.cached(key)
     if cached is not None:
         return cached
-    facts = {"products": catalogue(s), "credit": credit_lists(s),
+    facts = {"products": catalogue(s), "credit": credit_lists(s, today),
              "checkpoint": view.checkpoint(s, size) if size else None}
     view.remember(key, facts)
     return facts
