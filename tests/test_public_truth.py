@@ -183,6 +183,18 @@ def test_the_readable_view_of_an_entry(client, tr, world) -> None:  # type: igno
     assert "Log entry #0" in text_of(client.get("/log/entries/0/view?lang=en"))  # the register reads too
 
 
+def test_a_credit_listing_shows_on_the_page_only_while_in_force(client, tr, world) -> None:  # type: ignore[no-untyped-def]
+    lot = _lot_with_two_packages(tr, world)
+    bureau = world["actors"]["bureau"]
+    tr.set_credit(bureau, world["retailer"], "black", "以次充好", start="2025-01-01", end="2099-12-31")
+    assert 'class="tag bad" href="#credit-help"' in client.get(f"/p/{lot['sold']}").get_data(as_text=True)
+    assert _json(client, lot["sold"])["lot"]["custodian"]["credit"] == "black"
+    tr.set_credit(bureau, world["retailer"], "black", "整改期满", start="2020-01-01", end="2021-01-01")  # ended long ago
+    assert _json(client, lot["sold"])["lot"]["custodian"]["credit"] == "normal"
+    page = client.get(f"/p/{lot['sold']}").get_data(as_text=True)
+    assert 'class="tag bad" href="#credit-help"' not in page
+
+
 def test_the_start_page(client, tr, world) -> None:  # type: ignore[no-untyped-def]
     tr.set_credit(world["actors"]["bureau"], world["grower2"], "red", "连续三年抽检全部合格")
     tr.set_credit(world["actors"]["bureau"], world["carrier"], "black", "伪造冷链温度记录")

@@ -36,7 +36,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from trace import services
-from trace.clock import CHINA
+from trace.clock import CHINA, china_date
 from trace.db import read_session
 from trace.domain import identifiers, scans
 from trace.domain.errors import DomainError
@@ -322,7 +322,7 @@ def _render_cached(template: str, key: tuple[Any, ...], **context: Any) -> str:
     The scan line, the one part that changes on every request, is left as SCAN_SLOT."""
     if not _anonymous():
         return render_template(template, scan_slot=Markup(SCAN_SLOT), **context)
-    full_key = (*key, _lang())
+    full_key = (*key, _lang(), china_date(datetime.now(UTC)))  # a credit status begins or ends with a Beijing day
     cache = _html_cache()
     html = cache.get(full_key)
     if html is None:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from trace.clock import CHINA
+from trace.clock import china_date
 from trace.db import read_session
 from trace.domain.tables.parties import Party
 
@@ -38,7 +38,14 @@ def public_credit_list(engine: Engine, now: datetime | None = None) -> dict[str,
 
 def beijing_day(now: datetime | None = None) -> str:
     """Today (or `now`'s day) in Beijing, YYYY-MM-DD: the days a credit status holds are Beijing days."""
-    return (now or datetime.now(UTC)).astimezone(CHINA).date().isoformat()
+    return china_date(now or datetime.now(UTC)).isoformat()
+
+
+def status_on(p: Party, day: str) -> str:
+    """A party's credit status in force on a Beijing day (as PartyState.credit_on reads it)."""
+    if p.credit_status != "normal" and ((p.credit_start and p.credit_start > day) or (p.credit_end and p.credit_end < day)):
+        return "normal"
+    return p.credit_status
 
 
 def in_force(s: Session, today: str) -> dict[str, list[Listed]]:
@@ -46,7 +53,7 @@ def in_force(s: Session, today: str) -> dict[str, list[Listed]]:
     a status whose period has not begun or has ended is not in force."""
     out: dict[str, list[Listed]] = {"red": [], "black": []}
     for p in s.scalars(select(Party).where(Party.credit_status.in_(("red", "black"))).order_by(Party.name)):
-        if (p.credit_start and p.credit_start > today) or (p.credit_end and p.credit_end < today):
+        if status_on(p, today) == "normal":
             continue
         out[p.credit_status].append(Listed(p.id, p.name, p.kind, p.township, p.uscc, p.credit_status, p.credit_reason,
                                            p.credit_start, p.credit_end))

@@ -33,6 +33,7 @@ from trace.domain import events as ev_types
 from trace.domain import scans
 from trace.domain.events import Entry, Event
 from trace.domain.identifiers import lot_path, package_path, serial_hash
+from trace.domain.queries.credit import beijing_day, status_on
 from trace.domain.queries.entries import raw as raw_entries
 from trace.domain.queries.field import public_facts as field_facts
 from trace.domain.tables.batches import Batch, BatchEvent, BatchLink, Package, PackageSecret
@@ -251,7 +252,7 @@ class ConsumerView:
 
     def package_facts(self, ref: PackageRef) -> Facts:
         """Everything public about a package (without its scan counter), cached per checkpoint."""
-        key = ("package", ref.package_id, ref.size)
+        key = ("package", ref.package_id, beijing_day(), ref.size)  # a party's credit status holds for days
         facts = self._facts.get(key)
         if facts is None:
             with read_session(self.engine) as s:
@@ -261,7 +262,7 @@ class ConsumerView:
 
     def lot_facts(self, ref: LotRef) -> Facts:
         """Everything public about a lot, cached per checkpoint."""
-        key = ("lot", ref.batch_id, ref.size)
+        key = ("lot", ref.batch_id, beijing_day(), ref.size)
         facts = self._facts.get(key)
         if facts is None:
             with read_session(self.engine) as s:
@@ -794,11 +795,11 @@ def _subject_batch(ev: Event) -> int | None:
 
 def _party(p: Party | None) -> dict[str, Any] | None:
     """What the public sees of a party: a business's registered name, kind, township, credit code
-    and quality-credit status. Never its contact details or its users."""
+    and the quality-credit status in force today (Beijing). Never its contact details or its users."""
     if p is None:
         return None
     return {"name": p.name, "kind": p.kind, "township": p.township, "uscc": p.uscc,
-            "credit": p.credit_status, "gi_logo": p.gi_logo}
+            "credit": status_on(p, beijing_day()), "gi_logo": p.gi_logo}
 
 
 def _plot(p: Plot | None) -> dict[str, Any] | None:
