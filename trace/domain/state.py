@@ -57,6 +57,17 @@ class ProductState:
         return area_allows(self.area, township, village, division)
 
 
+def credit_in_force(status: str, start: str | None, end: str | None, day: str | None) -> str:
+    """A credit status as it holds on a Beijing day (YYYY-MM-DD; None: whatever was set last):
+    outside its period from `start` to `end` (either open) a party is normal. The rules, the
+    public lists and the public page read a status through this one function."""
+    if day is None or status == "normal":
+        return status
+    if (start and day < start) or (end and day > end):
+        return "normal"
+    return status
+
+
 @dataclass(slots=True)
 class PartyState:
     """A party of the chain."""
@@ -75,11 +86,7 @@ class PartyState:
 
     def credit_on(self, day: str | None) -> str:
         """The status in force on a Beijing day (YYYY-MM-DD; None: whatever was set last)."""
-        if day is None or self.credit_status == "normal":
-            return self.credit_status
-        if (self.credit_start and day < self.credit_start) or (self.credit_end and day > self.credit_end):
-            return "normal"
-        return self.credit_status
+        return credit_in_force(self.credit_status, self.credit_start, self.credit_end, day)
 
 
 @dataclass(slots=True)

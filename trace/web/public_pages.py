@@ -36,13 +36,14 @@ from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from trace import services
-from trace.clock import CHINA, china_date
+from trace.clock import CHINA
 from trace.db import read_session
 from trace.domain import identifiers, scans
 from trace.domain.errors import DomainError
 from trace.domain.messages import N_, render
 from trace.domain.queries import home as home_facts
 from trace.domain.queries import public as consumer
+from trace.domain.queries.credit import beijing_day
 from trace.domain.queries.public import LRU, CheckpointError, ConsumerView, LotRef, PackageRef
 from trace.web.public_limits import (
     DEFAULT_LOOKUP_LIMIT,
@@ -322,7 +323,7 @@ def _render_cached(template: str, key: tuple[Any, ...], **context: Any) -> str:
     The scan line, the one part that changes on every request, is left as SCAN_SLOT."""
     if not _anonymous():
         return render_template(template, scan_slot=Markup(SCAN_SLOT), **context)
-    full_key = (*key, _lang(), china_date(datetime.now(UTC)))  # a credit status begins or ends with a Beijing day
+    full_key = (*key, _lang(), beijing_day())  # a credit status begins or ends with a Beijing day
     cache = _html_cache()
     html = cache.get(full_key)
     if html is None:

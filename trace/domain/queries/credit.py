@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from trace.clock import china_date
 from trace.db import read_session
+from trace.domain.state import credit_in_force
 from trace.domain.tables.parties import Party
 
 
@@ -42,14 +43,12 @@ def beijing_day(now: datetime | None = None) -> str:
 
 
 def status_on(p: Party, day: str) -> str:
-    """A party's credit status in force on a Beijing day (as PartyState.credit_on reads it)."""
-    if p.credit_status != "normal" and ((p.credit_start and p.credit_start > day) or (p.credit_end and p.credit_end < day)):
-        return "normal"
-    return p.credit_status
+    """A party's credit status in force on a Beijing day, as the rules read it."""
+    return credit_in_force(p.credit_status, p.credit_start, p.credit_end, day)
 
 
 def in_force(s: Session, today: str) -> dict[str, list[Listed]]:
-    """The red and black lists on a Beijing day, as the rules read them (PartyState.credit_on):
+    """The red and black lists on a Beijing day, as the rules read them (state.credit_in_force):
     a status whose period has not begun or has ended is not in force."""
     out: dict[str, list[Listed]] = {"red": [], "black": []}
     for p in s.scalars(select(Party).where(Party.credit_status.in_(("red", "black"))).order_by(Party.name)):
